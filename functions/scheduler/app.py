@@ -1,0 +1,34 @@
+"""Scheduler: woken by the table's stream (new work, freed capacity) and a periodic tick."""
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchplane.wiring import services
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    new = record.dynamodb.new_image if record.dynamodb else None
+    if new and new.get("status") == "SUBMITTED":
+        services().jobs.promote(new["doc"]["jobId"])
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    result: dict = {"batchItemFailures": []}
+    if "Records" in event:
+        result = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    dispatched = services().jobs.schedule()
+    logger.debug("scheduling pass", extra={"dispatched": dispatched})
+    return result

@@ -1,0 +1,109 @@
+"""Runs attempts as ECS tasks (Fargate, Fargate Spot, or the environment's EC2 cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import aws
+from ..domain import jobdefs
+from ..ports import LaunchRequest
+from ..service.tasks import CONTAINER, STARTED_BY
+
+LOG_GROUP = "/aws/batch/job"
+
+
+class EcsLauncher:
+    """One task definition per job definition revision and platform; one RunTask per
+    attempt, made idempotent by its clientToken."""
+
+    def __init__(self, ecs: Any | None = None) -> None:
+        self.ecs = ecs or aws.client("ecs")
+        self._families: dict[str, str] = {}
+
+    def _task_definition(self, job: dict[str, Any], fargate: bool) -> str:
+        jd = job["jobDefinition"].rsplit("/", 1)[-1]  # name:revision
+        name, revision = jd.split(":")
+        family = f"batchplane-{name}-{revision}{'-fargate' if fargate else ''}"
+        if family in self._families:
+            return self._families[family]
+        container = job["container"]
+        need = jobdefs.requirements(container)
+        definition: dict[str, Any] = {
+            "family": family,
+            "containerDefinitions": [
+                {
+                    "name": CONTAINER,
+                    "image": container["image"],
+                    "essential": True,
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": LOG_GROUP,
+                            "awslogs-region": self.ecs.meta.region_name,
+                            "awslogs-stream-prefix": name,
+                        },
+                    },
+                }
+            ],
+        }
+        for role, key in (("jobRoleArn", "taskRoleArn"), ("executionRoleArn", "executionRoleArn")):
+            if container.get(role):
+                definition[key] = container[role]
+        if fargate:
+            definition.update(
+                requiresCompatibilities=["FARGATE"],
+                networkMode="awsvpc",
+                cpu=str(int(need["VCPU"] * 1024)),
+                memory=str(int(need["MEMORY"])),
+            )
+        out = self.ecs.register_task_definition(**definition)
+        arn = out["taskDefinition"]["taskDefinitionArn"]
+        self._families[family] = arn
+        return arn
+
+    def launch(self, request: LaunchRequest) -> str:
+        ce = request.compute_environment
+        resources = ce.get("computeResources") or {}
+        fargate = resources.get("type") in ("FARGATE", "FARGATE_SPOT")
+        cluster = ce.get("ecsClusterArn")
+        if not cluster:
+            raise RuntimeError(
+                f"compute environment {ce['computeEnvironmentName']} has no ECS cluster yet"
+            )
+        job = request.job
+        need = jobdefs.requirements(job["container"])
+        override: dict[str, Any] = {
+            "name": CONTAINER,
+            "command": job["container"].get("command") or [],
+            "environment": [{"name": k, "value": v} for k, v in request.environment.items()],
+        }
+        if not fargate:
+            override.update(cpu=int(need["VCPU"] * 1024), memory=int(need["MEMORY"]))
+        kwargs: dict[str, Any] = {
+            "cluster": cluster,
+            "taskDefinition": self._task_definition(job, fargate),
+            "overrides": {"containerOverrides": [override]},
+            "startedBy": STARTED_BY,
+            "clientToken": f"{job['jobId']}-{request.attempt}",
+            "count": 1,
+        }
+        if fargate:
+            kwargs["capacityProviderStrategy"] = [{"capacityProvider": resources["type"], "weight": 1}]
+            kwargs["networkConfiguration"] = {
+                "awsvpcConfiguration": {
+                    "subnets": resources.get("subnets", []),
+                    "securityGroups": resources.get("securityGroupIds", []),
+                    "assignPublicIp": "ENABLED",
+                }
+            }
+        out = self.ecs.run_task(**kwargs)
+        if out.get("failures") or not out.get("tasks"):
+            raise RuntimeError(f"RunTask failed: {out.get('failures')}")
+        return out["tasks"][0]["taskArn"]
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        cluster = task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
+        kwargs = {"task": task_arn, "reason": reason[:255]}
+        if cluster:
+            kwargs["cluster"] = cluster
+        self.ecs.stop_task(**kwargs)

@@ -1,0 +1,130 @@
+"""Routes of the Batch API. Every domain error is mapped once, to AWS Batch's error shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from ..errors import BatchError, ClientException
+from ..service.jobs import request_key
+from ..wiring import Services, services
+from . import validation
+
+logger = Logger(child=True)
+app = APIGatewayRestResolver(strip_prefixes=["/prod"])
+
+MAX_BODY = 1024 * 1024  # bytes; API Gateway allows 10 MiB but no Batch request needs that
+
+Operation = Callable[[Services, dict[str, Any]], dict[str, Any]]
+
+OPERATIONS: dict[str, Operation] = {
+    "CreateComputeEnvironment": lambda s, b: s.resources.create_compute_environment(b),
+    "DescribeComputeEnvironments": lambda s, b: s.resources.describe_compute_environments(b),
+    "UpdateComputeEnvironment": lambda s, b: s.resources.update_compute_environment(b),
+    "DeleteComputeEnvironment": lambda s, b: s.resources.delete_compute_environment(b),
+    "CreateJobQueue": lambda s, b: s.resources.create_job_queue(b),
+    "DescribeJobQueues": lambda s, b: s.resources.describe_job_queues(b),
+    "UpdateJobQueue": lambda s, b: s.resources.update_job_queue(b),
+    "DeleteJobQueue": lambda s, b: s.resources.delete_job_queue(b),
+    "RegisterJobDefinition": lambda s, b: s.resources.register_job_definition(b),
+    "DescribeJobDefinitions": lambda s, b: s.resources.describe_job_definitions(b),
+    "DeregisterJobDefinition": lambda s, b: s.resources.deregister_job_definition(b),
+    "CreateSchedulingPolicy": lambda s, b: s.resources.create_scheduling_policy(b),
+    "DescribeSchedulingPolicies": lambda s, b: s.resources.describe_scheduling_policies(b),
+    "ListSchedulingPolicies": lambda s, b: s.resources.list_scheduling_policies(b),
+    "UpdateSchedulingPolicy": lambda s, b: s.resources.update_scheduling_policy(b),
+    "DeleteSchedulingPolicy": lambda s, b: s.resources.delete_scheduling_policy(b),
+    "DescribeJobs": lambda s, b: s.jobs.describe(b),
+    "ListJobs": lambda s, b: s.jobs.list(b),
+    "CancelJob": lambda s, b: s.jobs.cancel(b),
+    "TerminateJob": lambda s, b: s.jobs.cancel(b, terminate=True),
+}
+PATHS = {path: op for path, op in validation.operation_names().items()}
+
+
+def _body() -> dict[str, Any]:
+    raw = app.current_event.body or ""
+    if len(raw) > MAX_BODY:
+        raise ClientException(f"The request body is {len(raw)} bytes; the limit is {MAX_BODY}.")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as e:
+        raise ClientException(f"The request body is not valid JSON: {e}.") from e
+    if not isinstance(body, dict):
+        raise ClientException("The request body must be a JSON object.")
+    return body
+
+
+def _caller() -> str:
+    identity = app.current_event.request_context.identity
+    return identity.user_arn or identity.access_key or identity.caller or "anonymous"
+
+
+@app.post("/v1/<operation>")
+def batch_operation(operation: str) -> dict[str, Any]:
+    name = PATHS.get(operation.lower())
+    if name is None:
+        raise ClientException(f"Unknown operation /v1/{operation}.")
+    body = _body()
+    validation.check(name, body)
+    if name == "SubmitJob":
+        key = request_key(
+            _caller(), app.current_event.headers.get("amz-sdk-invocation-id"), app.current_event.body or ""
+        )
+        return services().jobs.submit(body, request_key=key)
+    handler = OPERATIONS.get(name)
+    if handler is None:
+        raise ClientException(f"{name} is not supported by batchplane.")
+    return handler(services(), body)
+
+
+@app.get("/v1/tags/<arn>")
+def list_tags(arn: str) -> dict[str, Any]:
+    return services().resources.list_tags(unquote(arn))
+
+
+@app.post("/v1/tags/<arn>")
+def tag_resource(arn: str) -> dict[str, Any]:
+    body = _body()
+    validation.check("TagResource", {"resourceArn": unquote(arn), **body})
+    return services().resources.tag(unquote(arn), body.get("tags"))
+
+
+@app.delete("/v1/tags/<arn>")
+def untag_resource(arn: str) -> dict[str, Any]:
+    params = app.current_event.multi_value_query_string_parameters or {}
+    return services().resources.untag(unquote(arn), params.get("tagKeys") or [])
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    return _error(ClientException(f"No operation at {app.current_event.http_method} {app.current_event.path}."))
+
+
+@app.exception_handler(BatchError)
+def batch_error(e: BatchError) -> Response:
+    return _error(e)
+
+
+@app.exception_handler(Exception)
+def server_error(e: Exception) -> Response:
+    logger.exception("unhandled error")
+    from ..errors import ServerException
+
+    return _error(ServerException("The service hit an internal error; retry the request."))
+
+
+def _error(e: BatchError) -> Response:
+    return Response(
+        status_code=e.status,
+        content_type="application/json",
+        body=json.dumps({"__type": e.code, "message": e.message}),
+        headers={"x-amzn-errortype": e.code},
+    )

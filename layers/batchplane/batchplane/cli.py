@@ -1,0 +1,53 @@
+"""The ``batchplane`` command."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def _up(args: argparse.Namespace) -> int:
+    from .local.stack import LocalStack
+
+    stack = LocalStack(port=args.port).start()
+    print(f"batchplane local stack listening on {stack.endpoint}", flush=True)
+    print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION=us-east-1 "
+          "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local", flush=True)
+    print("  Ctrl-C to stop.", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    stack.stop()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .local.demo import run
+
+    return run(endpoint=args.endpoint, jobs=args.jobs, samples=args.samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="batchplane", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="run the service on this machine")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    up = local_sub.add_parser("up", help="start the local stack in the foreground")
+    up.add_argument("--port", type=int, default=4566, help="port of the API (default 4566)")
+    up.set_defaults(func=_up)
+    demo = sub.add_parser("demo", help="run the sample workload to completion and print results")
+    demo.add_argument("--endpoint", help="use a running stack instead of starting one")
+    demo.add_argument("--jobs", type=int, default=8, help="number of worker jobs (default 8)")
+    demo.add_argument("--samples", type=int, default=200_000, help="samples per worker")
+    demo.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure domain: Batch shapes, validation with actionable messages, state rules. No boto3."""

@@ -1,0 +1,79 @@
+"""Small validation helpers shared by every resource; each raises ClientException."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ClientException
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+MAX_TAGS = 50
+
+
+def name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ClientException(
+            f"{what} {value!r} is not valid: use 1 to 128 letters, numbers, "
+            "hyphens (-) and underscores (_)."
+        )
+    return value
+
+
+def job_name(value: Any) -> str:
+    if not isinstance(value, str) or not _JOB_NAME.match(value):
+        raise ClientException(
+            f"jobName {value!r} is not valid: use 1 to 128 letters, numbers, hyphens (-) "
+            "and underscores (_), starting with a letter or number."
+        )
+    return value
+
+
+def one_of(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ClientException(f"{what} must be one of {', '.join(allowed)}; got {value!r}.")
+    return value
+
+
+def int_range(value: Any, lo: int | None, hi: int | None, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ClientException(f"{what} must be an integer; got {value!r}.")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if hi is None:
+            raise ClientException(f"{what} must be at least {lo}; got {value}.")
+        if lo is None:
+            raise ClientException(f"{what} must be at most {hi}; got {value}.")
+        raise ClientException(f"{what} must be between {lo} and {hi}; got {value}.")
+    return value
+
+
+def tags(value: Any, what: str = "tags") -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ClientException(f"{what} must be a map of strings to strings.")
+    if len(value) > MAX_TAGS:
+        raise ClientException(f"A resource can have at most {MAX_TAGS} tags; got {len(value)}.")
+    for k, v in value.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 128:
+            raise ClientException(f"Tag key {k!r} must be 1 to 128 characters.")
+        if k.lower().startswith("aws:"):
+            raise ClientException(f"Tag key {k!r} is reserved: keys may not start with 'aws:'.")
+        if not isinstance(v, str) or len(v) > 256:
+            raise ClientException(f"Tag {k!r} must have a string value of at most 256 characters.")
+    return dict(value)
+
+
+def strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ClientException(f"{what} must be a list of strings.")
+    return list(value)
+
+
+def reject_extra(given: dict[str, Any], allowed: set[str], what: str) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ClientException(f"{what} does not support {', '.join(unknown)}.")

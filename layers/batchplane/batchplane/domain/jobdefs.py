@@ -1,0 +1,225 @@
+"""Job definitions and the job settings they share with SubmitJob overrides."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from ..errors import ClientException
+from . import checks
+
+TYPES = ("container", "multinode")
+PLATFORMS = ("EC2", "FARGATE")
+MAX_RETRY_RULES = 5
+_EXIT_CODE = re.compile(r"^[0-9]*\*?$")
+_REASON = re.compile(r"^[A-Za-z0-9 .:_\-/()]*\*?$")
+
+# Fargate's fixed vCPU -> memory (MiB) combinations.
+FARGATE_MEMORY: dict[str, list[int]] = {
+    "0.25": [512, 1024, 2048],
+    "0.5": [1024 * g for g in range(1, 5)],
+    "1": [1024 * g for g in range(2, 9)],
+    "2": [1024 * g for g in range(4, 17)],
+    "4": [1024 * g for g in range(8, 31)],
+    "8": [1024 * g for g in range(16, 61, 4)],
+    "16": [1024 * g for g in range(32, 121, 8)],
+}
+
+
+def retry_strategy(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ClientException("retryStrategy must be an object.")
+    out: dict[str, Any] = {}
+    if "attempts" in value:
+        out["attempts"] = checks.int_range(value["attempts"], 1, 10, "retryStrategy.attempts")
+    rules = value.get("evaluateOnExit") or []
+    if not isinstance(rules, list) or len(rules) > MAX_RETRY_RULES:
+        raise ClientException(
+            f"retryStrategy.evaluateOnExit takes at most {MAX_RETRY_RULES} rules."
+        )
+    checked = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            raise ClientException("Each evaluateOnExit rule must be an object.")
+        action = rule.get("action")
+        if not isinstance(action, str) or action.upper() not in ("RETRY", "EXIT"):
+            raise ClientException(f"evaluateOnExit action must be RETRY or EXIT; got {action!r}.")
+        entry = {"action": action}
+        if not any(k in rule for k in ("onExitCode", "onReason", "onStatusReason")):
+            raise ClientException(
+                "Each evaluateOnExit rule needs at least one of onExitCode, onReason, "
+                "onStatusReason."
+            )
+        for key in ("onExitCode", "onReason", "onStatusReason"):
+            if key not in rule:
+                continue
+            pattern = rule[key]
+            if not isinstance(pattern, str) or len(pattern) > 512:
+                raise ClientException(f"evaluateOnExit {key} must be a string of at most 512 characters.")
+            regex = _EXIT_CODE if key == "onExitCode" else _REASON
+            if not regex.match(pattern):
+                what = "digits" if key == "onExitCode" else "letters, numbers, spaces and .:_-/()"
+                raise ClientException(
+                    f"evaluateOnExit {key} {pattern!r} is not valid: use {what}, with an "
+                    "optional * only at the end."
+                )
+            entry[key] = pattern
+        checked.append(entry)
+    if checked:
+        out["evaluateOnExit"] = checked
+    return out
+
+
+def timeout(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ClientException("timeout must be an object with attemptDurationSeconds.")
+    if "attemptDurationSeconds" not in value:
+        return {}
+    return {
+        "attemptDurationSeconds": checks.int_range(
+            value["attemptDurationSeconds"], 60, None, "timeout.attemptDurationSeconds"
+        )
+    }
+
+
+def resource_requirements(value: Any, what: str) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ClientException(f"{what} must be a list of {{type, value}}.")
+    seen = set()
+    out = []
+    for req in value:
+        kind = req.get("type") if isinstance(req, dict) else None
+        checks.one_of(kind, ("VCPU", "MEMORY", "GPU"), f"{what}.type")
+        if kind in seen:
+            raise ClientException(f"{what} lists {kind} twice.")
+        seen.add(kind)
+        raw = req.get("value")
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            number = -1
+        if not isinstance(raw, str) or number <= 0 or (kind != "VCPU" and not raw.isdigit()):
+            hint = "a positive number such as '1' or '0.5'" if kind == "VCPU" else "a positive integer"
+            raise ClientException(f"{what} {kind} value must be {hint}; got {raw!r}.")
+        out.append({"type": kind, "value": raw})
+    return out
+
+
+def environment(value: Any, what: str) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ClientException(f"{what} must be a list of {{name, value}}.")
+    for var in value:
+        if not isinstance(var, dict) or not isinstance(var.get("name"), str):
+            raise ClientException(f"Each {what} entry needs a name.")
+        if var["name"].startswith("AWS_BATCH"):
+            raise ClientException(
+                f"{what} variable {var['name']} is reserved: names starting with AWS_BATCH "
+                "are set by the service."
+            )
+    return [dict(v) for v in value]
+
+
+def requirements(container: dict[str, Any]) -> dict[str, float]:
+    """vCPU, memory (MiB) and GPUs one attempt needs, from resourceRequirements or the
+    deprecated vcpus/memory."""
+    found = {"VCPU": float(container.get("vcpus") or 0), "MEMORY": float(container.get("memory") or 0), "GPU": 0.0}
+    for req in container.get("resourceRequirements") or []:
+        found[req["type"]] = float(req["value"])
+    return found
+
+
+def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ClientException("containerProperties is required for a container job definition.")
+    props = copy.deepcopy(value)
+    if not isinstance(props.get("image"), str) or not props["image"]:
+        raise ClientException("containerProperties.image is required.")
+    props["command"] = checks.strings(props.get("command"), "containerProperties.command")
+    props["environment"] = environment(props.get("environment"), "containerProperties.environment")
+    props["resourceRequirements"] = resource_requirements(
+        props.get("resourceRequirements"), "containerProperties.resourceRequirements"
+    )
+    for legacy in ("vcpus", "memory"):
+        if legacy in props:
+            checks.int_range(props[legacy], 1, None, f"containerProperties.{legacy}")
+    need = requirements(props)
+    if need["VCPU"] <= 0:
+        raise ClientException(
+            "containerProperties needs a VCPU resourceRequirement (or the deprecated vcpus)."
+        )
+    if need["MEMORY"] < 4:
+        raise ClientException(
+            "containerProperties needs a MEMORY resourceRequirement of at least 4 MiB "
+            "(or the deprecated memory)."
+        )
+    if "FARGATE" in platforms:
+        vcpu = next((r["value"] for r in props["resourceRequirements"] if r["type"] == "VCPU"), None)
+        if vcpu not in FARGATE_MEMORY:
+            raise ClientException(
+                f"Fargate jobs need a VCPU resourceRequirement of {', '.join(FARGATE_MEMORY)}; "
+                f"got {vcpu!r}."
+            )
+        if int(need["MEMORY"]) not in FARGATE_MEMORY[vcpu]:
+            allowed = FARGATE_MEMORY[vcpu]
+            raise ClientException(
+                f"Fargate does not offer {int(need['MEMORY'])} MiB with {vcpu} vCPU: use one of "
+                f"{allowed[0]}..{allowed[-1]} MiB in the steps Fargate allows ({allowed})."
+            )
+        if need["GPU"]:
+            raise ClientException("Fargate jobs cannot request GPUs.")
+    return props
+
+
+def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]:
+    """The described job definition for a valid RegisterJobDefinition request."""
+    name = checks.name(request.get("jobDefinitionName"), "jobDefinitionName")
+    kind = checks.one_of(request.get("type"), TYPES, "type")
+    platforms = checks.strings(request.get("platformCapabilities"), "platformCapabilities") or ["EC2"]
+    for p in platforms:
+        checks.one_of(p, PLATFORMS, "platformCapabilities")
+    for unsupported in ("eksProperties", "ecsProperties"):
+        if request.get(unsupported):
+            raise ClientException(
+                f"{unsupported} is not supported: use containerProperties (type container)."
+            )
+    params = request.get("parameters") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise ClientException("parameters must be a map of strings to strings.")
+    doc: dict[str, Any] = {
+        "jobDefinitionName": name,
+        "jobDefinitionArn": arn,
+        "revision": revision,
+        "status": "ACTIVE",
+        "type": kind,
+        "parameters": params,
+        "tags": checks.tags(request.get("tags")),
+        "platformCapabilities": platforms,
+        "propagateTags": bool(request.get("propagateTags", False)),
+        "containerOrchestrationType": "ECS",
+    }
+    if kind == "container":
+        doc["containerProperties"] = _container(request.get("containerProperties"), platforms)
+    else:
+        if "FARGATE" in platforms:
+            raise ClientException("Multi-node parallel jobs cannot run on Fargate.")
+        if not isinstance(request.get("nodeProperties"), dict):
+            raise ClientException("nodeProperties is required for a multinode job definition.")
+        doc["nodeProperties"] = copy.deepcopy(request["nodeProperties"])
+    if "schedulingPriority" in request:
+        doc["schedulingPriority"] = checks.int_range(
+            request["schedulingPriority"], 0, 9999, "schedulingPriority"
+        )
+    for key, check in (("retryStrategy", retry_strategy), ("timeout", timeout)):
+        checked = check(request.get(key))
+        if checked is not None:
+            doc[key] = checked
+    return doc

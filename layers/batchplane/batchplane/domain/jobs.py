@@ -1,0 +1,262 @@
+"""Jobs: the state machine, SubmitJob validation, attempts and retry evaluation.
+
+A job is stored as its DescribeJobs document (``doc``) plus ``internal`` bookkeeping the
+API never shows (where it runs, what it needs, the current attempt's task).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from ..errors import ClientException
+from . import checks, jobdefs
+
+SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED = (
+    "SUBMITTED",
+    "PENDING",
+    "RUNNABLE",
+    "STARTING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+)
+STATUSES = (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED)
+TERMINAL = (SUCCEEDED, FAILED)
+QUEUED = (SUBMITTED, PENDING, RUNNABLE)  # CancelJob ends these; later states ignore it
+
+# The legal moves. A failed attempt with attempts left goes back to RUNNABLE.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    SUBMITTED: (PENDING, RUNNABLE, FAILED),
+    PENDING: (RUNNABLE, FAILED),
+    RUNNABLE: (STARTING, FAILED),
+    STARTING: (RUNNING, RUNNABLE, SUCCEEDED, FAILED),
+    RUNNING: (RUNNABLE, SUCCEEDED, FAILED),
+    SUCCEEDED: (),
+    FAILED: (),
+}
+
+ESSENTIAL_EXITED = "Essential container in task exited"
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+DEPENDENCY_FAILED = "Dependent Job failed"
+MAX_REASON = 1024
+
+_REF = re.compile(r"Ref::([A-Za-z0-9_-]+)")
+
+
+class IllegalTransition(Exception):
+    """A move the state machine forbids; callers treat it as a lost race or a no-op."""
+
+
+def can_move(current: str, target: str) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def move(doc: dict[str, Any], target: str, reason: str | None = None) -> None:
+    if not can_move(doc["status"], target):
+        raise IllegalTransition(f"{doc['jobId']}: {doc['status']} -> {target}")
+    doc["status"] = target
+    if reason is not None:
+        doc["statusReason"] = reason
+
+
+def substitute(command: list[str], parameters: dict[str, str]) -> list[str]:
+    """Replace ``Ref::name`` with its parameter; unknown references stay as written (AWS)."""
+    return [_REF.sub(lambda m: parameters.get(m.group(1), m.group(0)), arg) for arg in command]
+
+
+def _merge_requirements(base: list[dict[str, str]], override: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged = {r["type"]: r for r in base}
+    merged.update({r["type"]: r for r in override})
+    return list(merged.values())
+
+
+def _merge_environment(base: list[dict[str, str]], override: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged = {v["name"]: v for v in base}
+    merged.update({v["name"]: v for v in override})
+    return list(merged.values())
+
+
+def validate_submit(request: dict[str, Any]) -> None:
+    """The checks of SubmitJob that need no other resource."""
+    checks.job_name(request.get("jobName"))
+    for key in ("jobQueue", "jobDefinition"):
+        if not isinstance(request.get(key), str) or not request[key]:
+            raise ClientException(f"{key} is required.")
+    params = request.get("parameters") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise ClientException("parameters must be a map of strings to strings.")
+    if "schedulingPriorityOverride" in request:
+        checks.int_range(request["schedulingPriorityOverride"], 0, 9999, "schedulingPriorityOverride")
+    overrides = request.get("containerOverrides") or {}
+    if not isinstance(overrides, dict):
+        raise ClientException("containerOverrides must be an object.")
+    checks.strings(overrides.get("command"), "containerOverrides.command")
+    jobdefs.environment(overrides.get("environment"), "containerOverrides.environment")
+    jobdefs.resource_requirements(
+        overrides.get("resourceRequirements"), "containerOverrides.resourceRequirements"
+    )
+    for legacy in ("vcpus", "memory"):
+        if legacy in overrides:
+            checks.int_range(overrides[legacy], 1, None, f"containerOverrides.{legacy}")
+    jobdefs.retry_strategy(request.get("retryStrategy"))
+    jobdefs.timeout(request.get("timeout"))
+    checks.tags(request.get("tags"))
+    for unsupported in ("eksPropertiesOverride", "ecsPropertiesOverride", "consumableResourcePropertiesOverride"):
+        if request.get(unsupported):
+            raise ClientException(f"{unsupported} is not supported by batchplane.")
+
+
+def new_job(
+    request: dict[str, Any],
+    *,
+    job_id: str,
+    job_arn: str,
+    queue: dict[str, Any],
+    definition: dict[str, Any],
+    now: int,
+) -> dict[str, Any]:
+    """The SUBMITTED job for a SubmitJob request already checked against its queue and
+    job definition."""
+    params = {**definition.get("parameters", {}), **(request.get("parameters") or {})}
+    overrides = request.get("containerOverrides") or {}
+    container = copy.deepcopy(definition.get("containerProperties") or {})
+    command = overrides.get("command") or container.get("command") or []
+    container["command"] = substitute(command, params)
+    container["environment"] = _merge_environment(
+        container.get("environment", []), overrides.get("environment") or []
+    )
+    container["resourceRequirements"] = _merge_requirements(
+        container.get("resourceRequirements", []), overrides.get("resourceRequirements") or []
+    )
+    for key in ("vcpus", "memory", "instanceType"):
+        if key in overrides:
+            container[key] = overrides[key]
+    doc: dict[str, Any] = {
+        "jobArn": job_arn,
+        "jobName": request["jobName"],
+        "jobId": job_id,
+        "jobQueue": queue["jobQueueArn"],
+        "status": SUBMITTED,
+        "attempts": [],
+        "createdAt": now,
+        "dependsOn": request.get("dependsOn") or [],
+        "jobDefinition": definition["jobDefinitionArn"],
+        "parameters": params,
+        "container": container,
+        "tags": {**(definition.get("tags") if request.get("propagateTags") or definition.get("propagateTags") else {}), **(request.get("tags") or {})},
+        "propagateTags": bool(request.get("propagateTags", definition.get("propagateTags", False))),
+        "platformCapabilities": definition.get("platformCapabilities", ["EC2"]),
+        "isCancelled": False,
+        "isTerminated": False,
+    }
+    retry = jobdefs.retry_strategy(request.get("retryStrategy")) or definition.get("retryStrategy")
+    if retry:
+        doc["retryStrategy"] = retry
+    timeout = jobdefs.timeout(request.get("timeout")) or definition.get("timeout")
+    if timeout:
+        doc["timeout"] = timeout
+    if request.get("shareIdentifier"):
+        doc["shareIdentifier"] = request["shareIdentifier"]
+    priority = request.get("schedulingPriorityOverride", definition.get("schedulingPriority"))
+    if priority is not None:
+        doc["schedulingPriority"] = priority
+    need = jobdefs.requirements(container)
+    if need["VCPU"] <= 0 or need["MEMORY"] < 4:
+        raise ClientException(
+            "The job needs at least a VCPU and a MEMORY (>= 4 MiB) requirement from its job "
+            "definition or containerOverrides."
+        )
+    return doc
+
+
+def attempts_allowed(doc: dict[str, Any]) -> int:
+    return int((doc.get("retryStrategy") or {}).get("attempts", 1))
+
+
+def _glob(pattern: str, value: str) -> bool:
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def should_retry(doc: dict[str, Any], exit_code: int | None, reason: str, status_reason: str) -> bool:
+    """Whether a failed attempt is tried again, per retryStrategy (AWS's rules): the first
+    evaluateOnExit rule whose given fields all match decides; no match means retry while
+    attempts remain."""
+    if len(doc["attempts"]) >= attempts_allowed(doc):
+        return False
+    for rule in (doc.get("retryStrategy") or {}).get("evaluateOnExit", []):
+        fields = (
+            ("onExitCode", "" if exit_code is None else str(exit_code)),
+            ("onReason", reason or ""),
+            ("onStatusReason", status_reason or ""),
+        )
+        if all(_glob(rule[key], value) for key, value in fields if key in rule):
+            return rule["action"].upper() == "RETRY"
+    return True
+
+
+def finish_attempt(
+    doc: dict[str, Any],
+    *,
+    exit_code: int | None,
+    reason: str | None,
+    status_reason: str,
+    now: int,
+    retryable: bool = True,
+) -> str:
+    """Record the ended attempt and move the job on; returns the new status.
+
+    ``retryable`` is False for terminated, cancelled and timed-out attempts, which AWS
+    never retries.
+    """
+    container = doc["container"]
+    attempt = {
+        "container": {
+            k: v
+            for k, v in {
+                "taskArn": container.get("taskArn"),
+                "exitCode": exit_code,
+                "reason": reason,
+                "logStreamName": container.get("logStreamName"),
+                "containerInstanceArn": container.get("containerInstanceArn"),
+            }.items()
+            if v is not None
+        },
+        "startedAt": doc.get("startedAt") or now,
+        "stoppedAt": now,
+        "statusReason": status_reason,
+    }
+    doc["attempts"].append(attempt)
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    if reason is not None:
+        container["reason"] = reason
+    if exit_code == 0 and not doc.get("isTerminated"):
+        move(doc, SUCCEEDED, status_reason)
+        doc["stoppedAt"] = now
+        return SUCCEEDED
+    if retryable and should_retry(doc, exit_code, reason or "", status_reason):
+        move(doc, RUNNABLE, status_reason)
+        for key in ("startedAt",):
+            doc.pop(key, None)
+        for key in ("taskArn", "logStreamName", "exitCode", "reason", "containerInstanceArn"):
+            container.pop(key, None)
+        return RUNNABLE
+    move(doc, FAILED, status_reason)
+    doc["stoppedAt"] = now
+    return FAILED
+
+
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ListJobs JobSummary of a job."""
+    out = {k: doc[k] for k in ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason",
+                               "startedAt", "stoppedAt", "jobDefinition") if k in doc}
+    container = {k: doc["container"][k] for k in ("exitCode", "reason") if k in doc.get("container", {})}
+    if container:
+        out["container"] = container
+    if "arrayProperties" in doc:
+        out["arrayProperties"] = {k: v for k, v in doc["arrayProperties"].items() if k in ("size", "index")}
+    return out

@@ -1,0 +1,200 @@
+"""Delivers events to the Lambda handlers in-process, the way AWS would:
+EventBridge rules (matched with moto's own pattern matcher), the DynamoDB stream
+(polled from the emulator, filtered like an event source mapping, one batch at a time),
+and schedules. The triggers are read from template.yaml, so local wiring is deployed
+wiring."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from moto.events.models import EventPattern
+
+from ..config import settings
+from .template import FunctionSpec, Template
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any], Any], Any]
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|second|seconds|hour|hours)\)")
+
+
+@dataclass
+class LambdaContext:
+    """What the powertools decorators read from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        s = settings()
+        return f"arn:aws:lambda:{s.region}:{s.account_id}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    module_name, attr = spec.handler.rsplit(".", 1)
+    path = spec.code_uri / f"{module_name.replace('.', '/')}.py"
+    mod_spec = importlib.util.spec_from_file_location(f"batchplane_fn_{spec.logical_id}", path)
+    assert mod_spec and mod_spec.loader
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+class Function:
+    """One Lambda function: its handler, invoked like Lambda invokes it."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.handler = load_handler(spec)
+        self.invocations = 0
+        self.errors = 0
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.invocations += 1
+        ctx = LambdaContext(function_name=self.spec.logical_id, aws_request_id=str(uuid.uuid4()))
+        try:
+            return self.handler(event, ctx)
+        except Exception:
+            self.errors += 1
+            log.exception("%s failed", self.spec.logical_id)
+            raise
+
+
+class Router:
+    def __init__(self, template: Template, table_name: str, clients: dict[str, Any]) -> None:
+        self.template = template
+        self.table_name = table_name
+        self.clients = clients
+        self.functions = {lid: Function(spec) for lid, spec in template.functions().items()}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="eventbridge")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._rules: list[tuple[EventPattern, Function]] = []
+        for fn in self.functions.values():
+            for ev in fn.spec.events.values():
+                if ev.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                    pattern = ev["Properties"]["Pattern"]
+                    self._rules.append((EventPattern.load(json.dumps(pattern)), fn))
+
+    # -- EventBridge ------------------------------------------------------------------
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Put one event on the (local) default bus: every matching rule's target runs."""
+        for pattern, fn in self._rules:
+            if pattern.matches_event(event):
+                self._pool.submit(self._safe_invoke, fn, event)
+
+    def _safe_invoke(self, fn: Function, event: dict[str, Any]) -> None:
+        try:
+            fn.invoke(event)
+        except Exception:  # noqa: BLE001 - logged by Function; EventBridge would retry
+            pass
+
+    # -- background sources -----------------------------------------------------------
+
+    def start(self) -> None:
+        for fn in self.functions.values():
+            for name, ev in fn.spec.events.items():
+                kind = ev.get("Type")
+                props = ev.get("Properties", {})
+                if kind == "DynamoDB":
+                    self._spawn(f"stream-{name}", self._poll_stream, fn, props)
+                elif kind in ("Schedule", "ScheduleV2"):
+                    self._spawn(f"schedule-{name}", self._tick, fn, props)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _tick(self, fn: Function, props: dict[str, Any]) -> None:
+        match = _RATE.match(props.get("ScheduleExpression") or props.get("Schedule") or "")
+        if not match:
+            log.warning("local mode runs rate() schedules only: %s", props)
+            return
+        n, unit = int(match.group(1)), match.group(2)
+        seconds = n * {"s": 1, "m": 60, "h": 3600}[unit[0]]
+        while not self._stop.wait(seconds):
+            event = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                "source": "aws.scheduler", "account": settings().account_id,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": settings().region, "resources": [], "detail": {},
+            }
+            self._safe_invoke(fn, event)
+
+    def _poll_stream(self, fn: Function, props: dict[str, Any]) -> None:
+        """Like an event source mapping: read the shard in order, filter, hand batches of up
+        to BatchSize to the function, and on failure retry from the first failed record."""
+        ddb = self.clients["dynamodb"]
+        streams = self.clients["dynamodbstreams"]
+        stream_arn = ddb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        patterns = [
+            EventPattern.load(f["Pattern"] if isinstance(f["Pattern"], str) else json.dumps(f["Pattern"]))
+            for f in (props.get("FilterCriteria") or {}).get("Filters", [])
+        ]
+        size = int(props.get("BatchSize", 100))
+        idle = 0.005
+        while not self._stop.is_set():
+            out = streams.get_records(ShardIterator=iterator, Limit=1000)
+            iterator = out["NextShardIterator"]
+            # Lambda receives the records as JSON: times are epoch seconds, not datetimes.
+            raw = json.loads(json.dumps(out["Records"], default=lambda d: d.timestamp()))
+            records = [r for r in raw if not patterns or any(p.matches_event(r) for p in patterns)]
+            for batch in _chunks(records, size):
+                self._deliver_batch(fn, batch, stream_arn)
+            if not out["Records"]:
+                self._stop.wait(idle)
+                idle = min(idle * 2, 0.05)
+            else:
+                idle = 0.005
+
+    def _deliver_batch(self, fn: Function, batch: list[dict[str, Any]], stream_arn: str) -> None:
+        for r in batch:
+            r.setdefault("eventSourceARN", stream_arn)
+            r.setdefault("awsRegion", settings().region)
+            r.setdefault("eventSource", "aws:dynamodb")
+        while batch and not self._stop.is_set():
+            try:
+                result = fn.invoke({"Records": batch}) or {}
+            except Exception:  # noqa: BLE001 - the whole batch is retried, as Lambda does
+                self._stop.wait(0.2)
+                continue
+            failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+            if not failures:
+                return
+            first = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failures)
+            batch = batch[first:]
+            self._stop.wait(0.2)
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    it = iter(items)
+    return [c for c in iter(lambda: list(itertools.islice(it, size)), [])]

@@ -1,0 +1,259 @@
+"""``batchplane local up``: the emulator, the resources of template.yaml, the handlers,
+the local launcher, and one HTTP port in front of it all."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import logging
+import os
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from botocore.config import Config
+
+from .. import aws, config, wiring
+from ..adapters.ecs import LOG_GROUP
+from .launcher import LocalProcessLauncher
+from .router import Router
+from .template import Template, find_template
+
+log = logging.getLogger(__name__)
+TABLE_NAME = "batchplane"
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+               "proxy-authorization", "proxy-authenticate"}
+
+
+class LocalStack:
+    """The whole service in this process. ``start()`` returns once it answers requests."""
+
+    def __init__(self, port: int = 0, *, template: Path | None = None,
+                 kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0) -> None:
+        self.port = port
+        self.template_path = template or find_template()
+        self.kill_grace_seconds = kill_grace_seconds
+        self.timeout_scale = timeout_scale
+        self.moto: Any = None
+        self.router: Router | None = None
+        self.launcher: LocalProcessLauncher | None = None
+        self.server: ThreadingHTTPServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        moto_endpoint = f"http://{host}:{port}"
+        self._set_env({
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "local",
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "local",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "BATCHPLANE_TABLE": TABLE_NAME,
+            "BATCHPLANE_LAUNCHER": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "batchplane",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_METRICS_NAMESPACE": "batchplane",
+        })
+        config.settings.cache_clear()
+        aws.reset()
+        wiring.reset()
+        template = Template.load(self.template_path)
+        clients = {name: self._client(name, moto_endpoint)
+                   for name in ("dynamodb", "dynamodbstreams", "logs")}
+        self._create_resources(template, clients)
+        self.router = Router(template, TABLE_NAME, clients)
+        # Jobs reach the emulated AWS services through the front port, like any client.
+        self.launcher = LocalProcessLauncher(
+            self.router.publish, clients["logs"],
+            kill_grace_seconds=self.kill_grace_seconds, timeout_scale=self.timeout_scale,
+        )
+        wiring.register_launcher("local", self.launcher)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _make_handler(self, host, port))
+        self.server.daemon_threads = True
+        self.launcher.extra_env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": config.settings().region,
+        }
+        threading.Thread(target=self.server.serve_forever, name="front", daemon=True).start()
+        self.router.start()
+        return self
+
+    def stop(self) -> None:
+        if self.launcher:
+            self.launcher.shutdown()
+        if self.router:
+            self.router.stop()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.moto:
+            self.moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        config.settings.cache_clear()
+        aws.reset()
+        wiring.reset()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- setup ------------------------------------------------------------------------
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    @staticmethod
+    def _client(name: str, endpoint: str) -> Any:
+        return boto3.session.Session().client(
+            name, endpoint_url=endpoint, region_name=os.environ["AWS_REGION"],
+            config=Config(max_pool_connections=32),
+        )
+
+    @staticmethod
+    def _create_resources(template: Template, clients: dict[str, Any]) -> None:
+        props = template.table()
+        kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+                  if k in props}
+        kwargs["BillingMode"] = props.get("BillingMode", "PAY_PER_REQUEST")
+        if "StreamSpecification" in props:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        clients["dynamodb"].create_table(TableName=TABLE_NAME, **kwargs)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            clients["dynamodb"].update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=ttl)
+        clients["logs"].create_log_group(logGroupName=LOG_GROUP)
+
+    # -- the Batch API ----------------------------------------------------------------
+
+    def call_api(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Hand one HTTP request to the API function as an API Gateway proxy event."""
+        assert self.router is not None
+        parts = urlsplit(raw_path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        auth = headers.get("Authorization", "")
+        access_key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
+        text = body.decode("utf-8", "replace")
+        event = {
+            "resource": "/v1/{proxy+}",
+            "path": parts.path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": {"proxy": parts.path.removeprefix("/v1/")},
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": "/v1/{proxy+}",
+                "httpMethod": method,
+                "path": parts.path,
+                "stage": "local",
+                "requestId": str(uuid.uuid4()),
+                "accountId": config.settings().account_id,
+                "identity": {"accessKey": access_key, "sourceIp": "127.0.0.1", "caller": access_key,
+                             "userArn": None},
+            },
+            "body": text if text else None,
+            "isBase64Encoded": False,
+        }
+        result = self.router.functions["ApiFunction"].invoke(event)
+        out = result.get("body") or ""
+        data = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
+        resp_headers = dict(result.get("headers") or {})
+        for k, v in (result.get("multiValueHeaders") or {}).items():
+            resp_headers[k] = v[-1]
+        return int(result["statusCode"]), resp_headers, data
+
+
+def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[BaseHTTPRequestHandler]:
+    class Front(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("front: " + format, *args)
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _handle(self) -> None:
+            body = self._body()
+            auth = self.headers.get("Authorization", "")
+            scope = _SCOPE.search(auth)
+            service = scope.group(1) if scope else None
+            if service == "batch" or (service is None and self.path.startswith("/v1/")):
+                try:
+                    status, headers, data = stack.call_api(self.command, self.path, dict(self.headers), body)
+                except Exception:  # noqa: BLE001 - a crash in the handler is a 500, as on Lambda
+                    log.exception("API handler failed")
+                    status, headers = 500, {"Content-Type": "application/json", "x-amzn-errortype": "ServerException"}
+                    data = b'{"__type": "ServerException", "message": "internal error"}'
+                self._reply(status, headers, data)
+            else:
+                self._forward(body)
+
+        def _forward(self, body: bytes) -> None:
+            conn = http.client.HTTPConnection(moto_host, moto_port, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                out = {k: v for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
+                self._reply(resp.status, out, data)
+            finally:
+                conn.close()
+
+        def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() not in _HOP_BY_HOP | {"content-length"}:
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
+
+    return Front

@@ -1,0 +1,386 @@
+"""Compute environments, job queues, job definitions, scheduling policies and tags."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import arns
+from ..domain import compute, jobdefs, policies, queues
+from ..errors import ClientException, ConflictError
+from ..store import DynamoStore, Item
+
+HEAD = "#"
+KINDS = {
+    "compute-environment": "CE",
+    "job-queue": "JQ",
+    "scheduling-policy": "SP",
+}
+_JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
+
+
+def _page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise ClientException(f"{what} must be an integer from 1 to {hi}; got {value!r}.")
+    return value
+
+
+class Resources:
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+
+    # -- generic named resources ------------------------------------------------------
+
+    def _get(self, prefix: str, name: str) -> Item | None:
+        return self.store.get(f"{prefix}#{name}", HEAD)
+
+    def _create(self, prefix: str, name: str, doc: dict[str, Any], what: str) -> None:
+        item = Item(pk=f"{prefix}#{name}", sk=HEAD, doc=doc, gsi1pk=prefix, gsi1sk=name)
+        try:
+            self.store.put_new(item)
+        except ConflictError as e:
+            raise ClientException(f"{what} {name} already exists.") from e
+
+    def _list(self, prefix: str, names: list[str] | None, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        if names:
+            found = self.store.batch_get([(f"{prefix}#{n}", HEAD) for n in names])
+            by_name = {i.gsi1sk: i.doc for i in found}
+            return [by_name[n] for n in dict.fromkeys(names) if n in by_name], None
+        items, next_token = self.store.query_index(prefix, limit=limit, token=token)
+        return [i.doc for i in items], next_token
+
+    # -- compute environments ---------------------------------------------------------
+
+    def compute_environment(self, ref: str) -> Item:
+        name = arns.name_from(ref, "compute-environment")
+        item = self._get("CE", name)
+        if item is None:
+            raise ClientException(f"Compute environment {ref} does not exist.")
+        return item
+
+    def create_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("computeEnvironmentName")
+        doc = compute.create(request, arns.compute_environment_arn(str(name)))
+        self._create("CE", doc["computeEnvironmentName"], doc, "Compute environment")
+        return {"computeEnvironmentName": doc["computeEnvironmentName"], "computeEnvironmentArn": doc["computeEnvironmentArn"]}
+
+    def describe_compute_environments(self, request: dict[str, Any]) -> dict[str, Any]:
+        refs = request.get("computeEnvironments") or []
+        if len(refs) > 100:
+            raise ClientException("computeEnvironments takes at most 100 names or ARNs.")
+        limit = _page_size(request.get("maxResults"), 100, 100)
+        names = [arns.name_from(r, "compute-environment") for r in refs]
+        docs, token = self._list("CE", names, limit, request.get("nextToken"))
+        out: dict[str, Any] = {"computeEnvironments": docs}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    def update_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("computeEnvironment")
+        if not isinstance(ref, str):
+            raise ClientException("computeEnvironment is required.")
+        item = self.compute_environment(ref)
+        item.doc = compute.update(item.doc, request)
+        self._replace(item, "Compute environment")
+        return {"computeEnvironmentName": item.doc["computeEnvironmentName"], "computeEnvironmentArn": item.doc["computeEnvironmentArn"]}
+
+    def delete_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("computeEnvironment")
+        if not isinstance(ref, str):
+            raise ClientException("computeEnvironment is required.")
+        item = self.compute_environment(ref)
+        doc = item.doc
+        if doc["state"] != "DISABLED":
+            raise ClientException(
+                f"Compute environment {doc['computeEnvironmentName']} is ENABLED: disable it "
+                "with UpdateComputeEnvironment state=DISABLED before deleting it."
+            )
+        users = [
+            q["jobQueueName"]
+            for q in self.all_job_queues()
+            if any(e["computeEnvironment"] == doc["computeEnvironmentArn"] for e in q["computeEnvironmentOrder"])
+        ]
+        if users:
+            raise ClientException(
+                f"Compute environment {doc['computeEnvironmentName']} is used by job queue(s) "
+                f"{', '.join(users)}: remove it from their computeEnvironmentOrder first."
+            )
+        self.store.delete(item.pk, HEAD, item.version)
+        self.store.delete(item.pk, "USAGE")
+        return {}
+
+    # -- job queues -------------------------------------------------------------------
+
+    def job_queue(self, ref: str) -> Item:
+        name = arns.name_from(ref, "job-queue")
+        item = self._get("JQ", name)
+        if item is None:
+            raise ClientException(f"Job queue {ref} does not exist.")
+        return item
+
+    def all_job_queues(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        token = None
+        while True:
+            items, token = self.store.query_index("JQ", limit=100, token=token)
+            docs += [i.doc for i in items]
+            if not token:
+                return docs
+
+    def _policy_exists(self, policy_arn: str) -> bool:
+        return self._get("SP", arns.name_from(policy_arn, "scheduling-policy")) is not None
+
+    def _find_ce(self, ref: str) -> dict[str, Any]:
+        return self.compute_environment(ref).doc
+
+    def create_job_queue(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("jobQueueName")
+        doc = queues.create(request, arns.job_queue_arn(str(name)), self._find_ce, self._policy_exists)
+        self._create("JQ", doc["jobQueueName"], doc, "Job queue")
+        return {"jobQueueName": doc["jobQueueName"], "jobQueueArn": doc["jobQueueArn"]}
+
+    def describe_job_queues(self, request: dict[str, Any]) -> dict[str, Any]:
+        refs = request.get("jobQueues") or []
+        if len(refs) > 100:
+            raise ClientException("jobQueues takes at most 100 names or ARNs.")
+        limit = _page_size(request.get("maxResults"), 100, 100)
+        names = [arns.name_from(r, "job-queue") for r in refs]
+        docs, token = self._list("JQ", names, limit, request.get("nextToken"))
+        out: dict[str, Any] = {"jobQueues": docs}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    def update_job_queue(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("jobQueue")
+        if not isinstance(ref, str):
+            raise ClientException("jobQueue is required.")
+        item = self.job_queue(ref)
+        item.doc = queues.update(item.doc, request, self._find_ce, self._policy_exists)
+        self._replace(item, "Job queue")
+        return {"jobQueueName": item.doc["jobQueueName"], "jobQueueArn": item.doc["jobQueueArn"]}
+
+    def delete_job_queue(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("jobQueue")
+        if not isinstance(ref, str):
+            raise ClientException("jobQueue is required.")
+        item = self.job_queue(ref)
+        if item.doc["state"] != "DISABLED":
+            raise ClientException(
+                f"Job queue {item.doc['jobQueueName']} is ENABLED: disable it with "
+                "UpdateJobQueue state=DISABLED before deleting it."
+            )
+        self.store.delete(item.pk, HEAD, item.version)
+        return {}
+
+    # -- scheduling policies ----------------------------------------------------------
+
+    def create_scheduling_policy(self, request: dict[str, Any]) -> dict[str, Any]:
+        doc = policies.create(request, arns.scheduling_policy_arn(str(request.get("name"))))
+        self._create("SP", doc["name"], doc, "Scheduling policy")
+        return {"name": doc["name"], "arn": doc["arn"]}
+
+    def scheduling_policy(self, ref: str) -> Item:
+        item = self._get("SP", arns.name_from(ref, "scheduling-policy"))
+        if item is None:
+            raise ClientException(f"Scheduling policy {ref} does not exist.")
+        return item
+
+    def describe_scheduling_policies(self, request: dict[str, Any]) -> dict[str, Any]:
+        refs = request.get("arns")
+        if not isinstance(refs, list) or not refs:
+            raise ClientException("arns is required: list 1 to 100 scheduling policy ARNs.")
+        if len(refs) > 100:
+            raise ClientException("arns takes at most 100 scheduling policy ARNs.")
+        names = [arns.name_from(r, "scheduling-policy") for r in refs]
+        docs, _ = self._list("SP", names, 100, None)
+        return {"schedulingPolicies": docs}
+
+    def list_scheduling_policies(self, request: dict[str, Any]) -> dict[str, Any]:
+        limit = _page_size(request.get("maxResults"), 100, 1000)
+        items, token = self.store.query_index("SP", limit=limit, token=request.get("nextToken"))
+        out: dict[str, Any] = {"schedulingPolicies": [{"arn": i.doc["arn"]} for i in items]}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    def update_scheduling_policy(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("arn")
+        if not isinstance(ref, str):
+            raise ClientException("arn is required.")
+        item = self.scheduling_policy(ref)
+        item.doc["fairsharePolicy"] = policies.fairshare(request.get("fairsharePolicy"))
+        self._replace(item, "Scheduling policy")
+        return {}
+
+    def delete_scheduling_policy(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("arn")
+        if not isinstance(ref, str):
+            raise ClientException("arn is required.")
+        item = self.scheduling_policy(ref)
+        users = [q["jobQueueName"] for q in self.all_job_queues() if q.get("schedulingPolicyArn") == item.doc["arn"]]
+        if users:
+            raise ClientException(
+                f"Scheduling policy {item.doc['name']} is used by job queue(s) {', '.join(users)}."
+            )
+        self.store.delete(item.pk, HEAD, item.version)
+        return {}
+
+    # -- job definitions --------------------------------------------------------------
+
+    def register_job_definition(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("jobDefinitionName")
+        # Validate before taking a revision number so bad requests burn none.
+        jobdefs.register(request, arns.job_definition_arn(str(name), 1), 1)
+        while True:
+            head = self.store.get(f"JD#{name}", HEAD)
+            revision = (head.doc["latest"] if head else 0) + 1
+            doc = jobdefs.register(request, arns.job_definition_arn(str(name), revision), revision)
+            rev_item = Item(
+                pk=f"JD#{name}", sk=f"REV#{revision:08d}", doc=doc, gsi1pk="JD",
+                gsi1sk=f"{name}#{revision:08d}", extra={"status": "ACTIVE"},
+            )
+            if head is None:
+                head = Item(pk=f"JD#{name}", sk=HEAD, doc={"latest": revision})
+                head_op = self.store.put_new_op(head)
+            else:
+                head.doc = {"latest": revision}
+                head_op = self.store.replace_op(head)
+            try:
+                self.store.transact([head_op, self.store.put_new_op(rev_item)])
+            except ConflictError:
+                continue  # a concurrent registration took this revision; take the next
+            return {"jobDefinitionName": name, "jobDefinitionArn": doc["jobDefinitionArn"], "revision": revision}
+
+    def job_definition(self, ref: str, *, active_only: bool = False) -> Item:
+        """By ``name`` (latest ACTIVE revision), ``name:revision`` or ARN."""
+        name_rev = arns.name_from(ref, "job-definition")
+        match = _JD_REF.match(name_rev)
+        if not match:
+            raise ClientException(
+                f"Job definition {ref!r} is not valid: use name, name:revision or its ARN."
+            )
+        name, rev = match.group(1), match.group(2)
+        if rev is not None:
+            item = self.store.get(f"JD#{name}", f"REV#{int(rev):08d}")
+            if item is None:
+                raise ClientException(f"Job definition {name}:{rev} does not exist.")
+            if active_only and item.doc["status"] != "ACTIVE":
+                raise ClientException(f"Job definition {name}:{rev} is INACTIVE (deregistered).")
+            return item
+        revisions = self.store.query_partition(f"JD#{name}", "REV#", forward=False)
+        for item in revisions:
+            if item.doc["status"] == "ACTIVE":
+                return item
+        if revisions:
+            raise ClientException(f"Job definition {name} has no ACTIVE revision.")
+        raise ClientException(f"Job definition {name} does not exist.")
+
+    def describe_job_definitions(self, request: dict[str, Any]) -> dict[str, Any]:
+        status = request.get("status")
+        if status is not None and status not in ("ACTIVE", "INACTIVE"):
+            raise ClientException(f"status must be ACTIVE or INACTIVE; got {status!r}.")
+        refs = request.get("jobDefinitions") or []
+        if len(refs) > 100:
+            raise ClientException("jobDefinitions takes at most 100 names or ARNs.")
+        limit = _page_size(request.get("maxResults"), 100, 100)
+        token = None
+        if refs:
+            docs = []
+            for ref in refs:
+                name_rev = arns.name_from(ref, "job-definition")
+                if ":" in name_rev:
+                    try:
+                        docs.append(self.job_definition(ref).doc)
+                    except ClientException:
+                        continue  # Describe skips unknown definitions, as AWS does
+                else:
+                    docs += [i.doc for i in self.store.query_partition(f"JD#{name_rev}", "REV#")]
+        elif request.get("jobDefinitionName"):
+            name = request["jobDefinitionName"]
+            docs = [i.doc for i in self.store.query_partition(f"JD#{name}", "REV#")]
+        else:
+            items, token = self.store.query_index("JD", limit=limit, token=request.get("nextToken"))
+            docs = [i.doc for i in items]
+        if status:
+            docs = [d for d in docs if d["status"] == status]
+        out: dict[str, Any] = {"jobDefinitions": docs}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    def deregister_job_definition(self, request: dict[str, Any]) -> dict[str, Any]:
+        ref = request.get("jobDefinition")
+        if not isinstance(ref, str) or ":" not in arns.name_from(ref, "job-definition"):
+            raise ClientException(
+                "jobDefinition must name a revision: use name:revision or the job definition ARN."
+            )
+        item = self.job_definition(ref)
+        if item.doc["status"] != "INACTIVE":
+            item.doc["status"] = "INACTIVE"
+            item.extra = {**(item.extra or {}), "status": "INACTIVE"}
+            self._replace(item, "Job definition")
+        return {}
+
+    # -- tags -------------------------------------------------------------------------
+
+    def _tagged(self, resource_arn: str) -> Item:
+        try:
+            kind, rid = arns.parse(resource_arn)
+        except ValueError as e:
+            raise ClientException(f"{resource_arn!r} is not an AWS Batch resource ARN.") from e
+        if kind == "job-definition":
+            return self.job_definition(resource_arn)
+        if kind == "job":
+            item = self.store.get(f"JOB#{rid}", "JOB")
+            if item is None:
+                raise ClientException(f"Job {rid} does not exist.")
+            return item
+        if kind in KINDS:
+            item = self._get(KINDS[kind], rid)
+            if item is not None:
+                return item
+        raise ClientException(f"Resource {resource_arn} does not exist.")
+
+    def list_tags(self, resource_arn: str) -> dict[str, Any]:
+        return {"tags": self._tagged(resource_arn).doc.get("tags") or {}}
+
+    def tag(self, resource_arn: str, tags: Any) -> dict[str, Any]:
+        from ..domain import checks
+
+        if not tags:
+            raise ClientException("tags is required: give at least one key and value.")
+        checks.tags(tags)
+        while True:
+            item = self._tagged(resource_arn)
+            merged = {**(item.doc.get("tags") or {}), **tags}
+            checks.tags(merged)
+            item.doc["tags"] = merged
+            try:
+                self.store.replace(item)
+                return {}
+            except ConflictError:
+                continue
+
+    def untag(self, resource_arn: str, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            raise ClientException("tagKeys is required: give at least one tag key.")
+        while True:
+            item = self._tagged(resource_arn)
+            item.doc["tags"] = {k: v for k, v in (item.doc.get("tags") or {}).items() if k not in keys}
+            try:
+                self.store.replace(item)
+                return {}
+            except ConflictError:
+                continue
+
+    def _replace(self, item: Item, what: str) -> None:
+        try:
+            self.store.replace(item)
+        except ConflictError as e:
+            raise ClientException(
+                f"{what} was changed by another request at the same time; read it again and retry."
+            ) from e

@@ -1,0 +1,85 @@
+"""ECS Task State Change events -> attempt started / attempt ended.
+
+Both ECS (on AWS) and the local process launcher report attempts with this one event
+shape, so the same code ends attempts everywhere. Events may arrive twice or out of
+order; Jobs.task_running / task_stopped ignore what no longer applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..domain import jobs as rules
+from .jobs import Jobs
+
+STARTED_BY = "batchplane"
+CONTAINER = "default"
+
+# stopCode -> (statusReason, retryable). Anything else: the task's stoppedReason.
+_STOP_CODES = {
+    "EssentialContainerExited": (rules.ESSENTIAL_EXITED, True),
+    "UserInitiated": (None, False),
+}
+
+
+def _ms(value: str | None) -> int | None:
+    if not value:
+        return None
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def batch_environment(detail: dict[str, Any]) -> dict[str, str]:
+    """The AWS_BATCH_* variables the task was started with (from its overrides)."""
+    for override in (detail.get("overrides") or {}).get("containerOverrides", []):
+        env = {e["name"]: e["value"] for e in override.get("environment", [])}
+        if "AWS_BATCH_JOB_ID" in env:
+            return env
+    return {}
+
+
+def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
+    """``<jobDefinitionName>/default/<taskId>``, the awslogs stream of the attempt."""
+    name = job_definition_arn.rsplit("/", 1)[-1].split(":")[0]
+    return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
+
+
+def on_task_state_change(jobs: Jobs, detail: dict[str, Any]) -> str | None:
+    """Apply one ECS Task State Change; returns the job's new status or None if ignored."""
+    env = batch_environment(detail)
+    job_id = env.get("AWS_BATCH_JOB_ID")
+    if not job_id or not str(detail.get("startedBy", "")).startswith(STARTED_BY):
+        return None
+    attempt = int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))
+    task_arn = detail["taskArn"]
+    item = jobs.get(job_id)
+    if item is None:
+        return None
+    stream = log_stream_name(item.doc["jobDefinition"], task_arn)
+    if detail.get("lastStatus") == "RUNNING":
+        jobs.task_running(
+            job_id, attempt, task_arn=task_arn, log_stream=stream,
+            started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
+        )
+        return rules.RUNNING
+    if detail.get("lastStatus") != "STOPPED":
+        return None
+    container = next(
+        (c for c in detail.get("containers", []) if c.get("name") == CONTAINER),
+        (detail.get("containers") or [{}])[0],
+    )
+    code = detail.get("stopCode", "")
+    status_reason, retryable = _STOP_CODES.get(code, (detail.get("stoppedReason") or code, True))
+    if detail.get("timedOut"):
+        status_reason, retryable = rules.TIMEOUT_REASON, False
+    return jobs.task_stopped(
+        job_id,
+        attempt,
+        task_arn=task_arn,
+        exit_code=container.get("exitCode"),
+        reason=container.get("reason"),
+        status_reason=status_reason or detail.get("stoppedReason") or "Task stopped",
+        log_stream=stream,
+        started_at=_ms(detail.get("startedAt")),
+        retryable=retryable,
+    )

@@ -1,0 +1,329 @@
+"""DynamoDB adapter: one table, optimistic versions, conditional writes.
+
+Item layout (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` for listings):
+
+=====================  ================  ============================  ===================
+entity                 pk                sk                            gsi1pk / gsi1sk
+=====================  ================  ============================  ===================
+compute environment    ``CE#<name>``     ``#``                         ``CE`` / name
+CE usage counters      ``CE#<name>``     ``USAGE``                     -
+job queue              ``JQ#<name>``     ``#``                         ``JQ`` / name
+scheduling policy      ``SP#<name>``     ``#``                         ``SP`` / name
+job definition         ``JD#<name>``     ``REV#<rev:08>``              ``JD`` / name#rev
+job definition head    ``JD#<name>``     ``#``  (latest revision)      -
+job                    ``JOB#<id>``      ``JOB``                       ``JOBS#<queue>#<status>`` / createdAt#id
+=====================  ================  ============================  ===================
+
+Every item carries ``doc`` (the entity exactly as the Batch API describes it) and
+``version``; every change is a compare-and-swap on ``version`` so that two writers can
+never both move a job out of the same state.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..errors import ClientException, ConflictError
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    # DynamoDB numbers are Decimals; JSON round-trip turns floats into them losslessly.
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in _to_dynamo(item).items() if v is not None}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return _from_dynamo({k: _de.deserialize(v) for k, v in item.items()})
+
+
+@dataclass
+class Item:
+    """One stored entity: its API document plus the bookkeeping around it."""
+
+    pk: str
+    sk: str
+    doc: dict[str, Any]
+    version: int = 0
+    gsi1pk: str | None = None
+    gsi1sk: str | None = None
+    extra: dict[str, Any] | None = None  # top-level attributes (status, expiresAt, ...)
+
+    def to_dynamo(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {
+            "pk": self.pk,
+            "sk": self.sk,
+            "doc": self.doc,
+            "version": self.version,
+            "gsi1pk": self.gsi1pk,
+            "gsi1sk": self.gsi1sk,
+        }
+        raw.update(self.extra or {})
+        return serialize(raw)
+
+    @classmethod
+    def from_dynamo(cls, raw: dict[str, Any]) -> Item:
+        data = deserialize(raw)
+        extra = {
+            k: v
+            for k, v in data.items()
+            if k not in ("pk", "sk", "doc", "version", "gsi1pk", "gsi1sk")
+        }
+        return cls(
+            pk=data["pk"],
+            sk=data["sk"],
+            doc=data.get("doc", {}),
+            version=int(data.get("version", 0)),
+            gsi1pk=data.get("gsi1pk"),
+            gsi1sk=data.get("gsi1sk"),
+            extra=extra,
+        )
+
+
+def encode_token(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as e:
+        raise ClientException("The nextToken is not valid: use the value a listing returned.") from e
+    if not isinstance(key, dict):
+        raise ClientException("The nextToken is not valid: use the value a listing returned.")
+    return key
+
+
+class DynamoStore:
+    """Typed access to the table; knows keys and conditions, not Batch rules."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    # -- single items -----------------------------------------------------------------
+
+    def get(self, pk: str, sk: str, consistent: bool = True) -> Item | None:
+        out = self.client.get_item(
+            TableName=self.table,
+            Key=serialize({"pk": pk, "sk": sk}),
+            ConsistentRead=consistent,
+        )
+        raw = out.get("Item")
+        return Item.from_dynamo(raw) if raw else None
+
+    def batch_get(self, keys: list[tuple[str, str]]) -> list[Item]:
+        """Items for up to 100 keys, in no particular order; missing keys are skipped."""
+        found: list[Item] = []
+        pending = [serialize({"pk": pk, "sk": sk}) for pk, sk in dict.fromkeys(keys)]
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            request = {self.table: {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                out = self.client.batch_get_item(RequestItems=request)
+                found += [Item.from_dynamo(r) for r in out["Responses"].get(self.table, [])]
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def put_new(self, item: Item) -> None:
+        """Create ``item``; ConflictError if one with the same key exists."""
+        item.version = 1
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item.to_dynamo(),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(item.pk) from e
+            raise
+
+    def replace(self, item: Item) -> None:
+        """Write ``item`` if nobody changed it since it was read (version check)."""
+        expected = item.version
+        item.version = expected + 1
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item.to_dynamo(),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"N": str(expected)}},
+            )
+        except ClientError as e:
+            item.version = expected
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(item.pk) from e
+            raise
+
+    def delete(self, pk: str, sk: str, expected_version: int | None = None) -> None:
+        kwargs: dict[str, Any] = {}
+        if expected_version is not None:
+            kwargs = {
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        try:
+            self.client.delete_item(
+                TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), **kwargs
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(pk) from e
+            raise
+
+    # -- transactions -----------------------------------------------------------------
+
+    def replace_op(self, item: Item) -> dict[str, Any]:
+        """A TransactWriteItems entry doing what ``replace`` does."""
+        expected = item.version
+        item.version = expected + 1
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": item.to_dynamo(),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(expected)}},
+            }
+        }
+
+    def put_new_op(self, item: Item) -> dict[str, Any]:
+        item.version = 1
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": item.to_dynamo(),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def add_op(
+        self, pk: str, sk: str, deltas: dict[str, int], limits: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Atomically add ``deltas`` to counters; with ``limits``, only while each stays <= its
+        limit (the guard that keeps dispatch within a compute environment's maxvCpus)."""
+        names = {f"#c{i}": k for i, k in enumerate(deltas)}
+        values: dict[str, Any] = {}
+        sets = []
+        conds = []
+        for i, (k, d) in enumerate(deltas.items()):
+            values[f":d{i}"] = {"N": str(d)}
+            sets.append(f"#c{i} :d{i}")
+            if limits and k in limits:
+                values[f":m{i}"] = {"N": str(limits[k] - d)}
+                conds.append(f"(attribute_not_exists(#c{i}) OR #c{i} <= :m{i})")
+        op: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": serialize({"pk": pk, "sk": sk}),
+            "UpdateExpression": "ADD " + ", ".join(sets),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if conds:
+            op["ConditionExpression"] = " AND ".join(conds)
+        return {"Update": op}
+
+    def transact(self, ops: list[dict[str, Any]]) -> None:
+        """All or nothing; ConflictError when a condition fails."""
+        try:
+            self.client.transact_write_items(TransactItems=ops)
+        except ClientError as e:
+            if e.response["Error"]["Code"] in (
+                "TransactionCanceledException",
+                "ConditionalCheckFailedException",
+            ):
+                raise ConflictError(str(e)) from e
+            raise
+
+    def counters(self, pk: str, sk: str) -> dict[str, int]:
+        out = self.client.get_item(
+            TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), ConsistentRead=True
+        )
+        data = deserialize(out.get("Item") or {})
+        return {k: int(v) for k, v in data.items() if k not in ("pk", "sk")}
+
+    # -- listings ---------------------------------------------------------------------
+
+    def query_index(
+        self,
+        gsi1pk: str,
+        *,
+        limit: int | None = None,
+        token: str | None = None,
+        begins_with: str | None = None,
+        between: tuple[str, str] | None = None,
+        forward: bool = True,
+    ) -> tuple[list[Item], str | None]:
+        """Items of one listing partition in gsi1sk order, a page at a time."""
+        values: dict[str, Any] = {":p": {"S": gsi1pk}}
+        cond = "gsi1pk = :p"
+        if begins_with:
+            cond += " AND begins_with(gsi1sk, :b)"
+            values[":b"] = {"S": begins_with}
+        elif between:
+            cond += " AND gsi1sk BETWEEN :lo AND :hi"
+            values[":lo"] = {"S": between[0]}
+            values[":hi"] = {"S": between[1]}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": cond,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
+        }
+        start = decode_token(token)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        items: list[Item] = []
+        while True:
+            if limit is not None:
+                kwargs["Limit"] = limit - len(items)
+            out = self.client.query(**kwargs)
+            items += [Item.from_dynamo(r) for r in out.get("Items", [])]
+            last = out.get("LastEvaluatedKey")
+            if not last or (limit is not None and len(items) >= limit):
+                return items, encode_token(last)
+            kwargs["ExclusiveStartKey"] = last
+
+    def query_partition(self, pk: str, sk_prefix: str, forward: bool = True) -> list[Item]:
+        """Every item under one pk whose sk starts with ``sk_prefix``."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": pk}, ":s": {"S": sk_prefix}},
+            "ScanIndexForward": forward,
+            "ConsistentRead": True,
+        }
+        items: list[Item] = []
+        while True:
+            out = self.client.query(**kwargs)
+            items += [Item.from_dynamo(r) for r in out.get("Items", [])]
+            if not out.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -1,0 +1,60 @@
+"""Builds the use cases once per process from the settings (one store, one launcher)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from . import aws
+from .config import settings
+from .ports import TaskLauncher
+from .service.jobs import Jobs
+from .service.resources import Resources
+from .store import DynamoStore
+
+_lock = threading.Lock()
+_services: Services | None = None
+_launchers: dict[str, TaskLauncher] = {}
+
+
+@dataclass
+class Services:
+    store: DynamoStore
+    resources: Resources
+    jobs: Jobs
+
+
+def register_launcher(name: str, launcher: TaskLauncher) -> None:
+    """Make a launcher available under BATCHPLANE_LAUNCHER=name (local mode uses this)."""
+    with _lock:
+        _launchers[name] = launcher
+    reset()
+
+
+def _launcher(name: str) -> TaskLauncher | None:
+    if name in _launchers:
+        return _launchers[name]
+    if name == "ecs":
+        from .adapters.ecs import EcsLauncher
+
+        return EcsLauncher()
+    return None
+
+
+def services() -> Services:
+    global _services
+    with _lock:
+        if _services is None:
+            store = DynamoStore(aws.client("dynamodb"), settings().table_name)
+            _services = Services(
+                store=store,
+                resources=Resources(store),
+                jobs=Jobs(store, _launcher(settings().launcher)),
+            )
+        return _services
+
+
+def reset() -> None:
+    """Rebuild on next use (settings or endpoints changed)."""
+    global _services
+    _services = None
