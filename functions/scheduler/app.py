@@ -29,6 +29,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         result = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
-    dispatched = services().jobs.schedule()
+    # The tick also sweeps for jobs whose stream record was dropped after its retries.
+    dispatched = services().jobs.schedule(sweep="Records" not in event)
     logger.debug("scheduling pass", extra={"dispatched": dispatched})
     return result

@@ -28,3 +28,13 @@ class TaskLauncher(Protocol):
     def stop(self, task_arn: str, reason: str) -> None:
         """Stop a running attempt (SIGTERM, SIGKILL 30 s later)."""
         ...
+
+
+class ComputeProvisioner(Protocol):
+    """Creates and removes what a compute environment runs on (its ECS cluster)."""
+
+    def create_environment(self, ce: dict[str, Any]) -> dict[str, Any]:
+        """Provision ``ce``; returns fields to add to it (``ecsClusterArn``)."""
+        ...
+
+    def delete_environment(self, ce: dict[str, Any]) -> None: ...

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from . import aws
 from .config import settings
-from .ports import TaskLauncher
+from .ports import ComputeProvisioner, TaskLauncher
 from .service.jobs import Jobs
 from .service.resources import Resources
 from .store import DynamoStore
 
 _lock = threading.Lock()
 _services: Services | None = None
-_launchers: dict[str, TaskLauncher] = {}
+_launchers: dict[str, tuple[TaskLauncher, ComputeProvisioner]] = {}
 
 
 @dataclass
@@ -24,21 +24,21 @@ class Services:
     jobs: Jobs
 
 
-def register_launcher(name: str, launcher: TaskLauncher) -> None:
+def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputeProvisioner) -> None:
     """Make a launcher available under BATCHPLANE_LAUNCHER=name (local mode uses this)."""
     with _lock:
-        _launchers[name] = launcher
+        _launchers[name] = (launcher, provisioner)
     reset()
 
 
-def _launcher(name: str) -> TaskLauncher | None:
+def _compute(name: str) -> tuple[TaskLauncher, ComputeProvisioner]:
     if name in _launchers:
         return _launchers[name]
     if name == "ecs":
-        from .adapters.ecs import EcsLauncher
+        from .adapters.ecs import EcsLauncher, EcsProvisioner
 
-        return EcsLauncher()
-    return None
+        return EcsLauncher(), EcsProvisioner()
+    raise RuntimeError(f"BATCHPLANE_LAUNCHER={name!r} names no task launcher")
 
 
 def services() -> Services:
@@ -46,10 +46,11 @@ def services() -> Services:
     with _lock:
         if _services is None:
             store = DynamoStore(aws.client("dynamodb"), settings().table_name)
+            launcher, provisioner = _compute(settings().launcher)
             _services = Services(
                 store=store,
-                resources=Resources(store),
-                jobs=Jobs(store, _launcher(settings().launcher)),
+                resources=Resources(store, provisioner),
+                jobs=Jobs(store, launcher),
             )
         return _services
 

@@ -35,6 +35,9 @@ class EcsLauncher:
                     "name": CONTAINER,
                     "image": container["image"],
                     "essential": True,
+                    # Container-level reservations; each RunTask overrides them per job.
+                    "cpu": int(need["VCPU"] * 1024),
+                    "memory": int(need["MEMORY"]),
                     "logConfiguration": {
                         "logDriver": "awslogs",
                         "options": {
@@ -107,3 +110,29 @@ class EcsLauncher:
         if cluster:
             kwargs["cluster"] = cluster
         self.ecs.stop_task(**kwargs)
+
+
+class EcsProvisioner:
+    """One ECS cluster per compute environment, named as AWS Batch names them. Fargate
+    environments get the FARGATE and FARGATE_SPOT capacity providers; EC2 capacity (Auto
+    Scaling groups) is the provisioner function's job."""
+
+    def __init__(self, ecs: Any | None = None) -> None:
+        self.ecs = ecs or aws.client("ecs")
+
+    def create_environment(self, ce: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "clusterName": f"{ce['computeEnvironmentName']}_Batch_{ce['uuid'].replace('-', '')[:24]}",
+            "tags": [{"key": "batchplane:compute-environment", "value": ce["computeEnvironmentArn"]}],
+        }
+        if (ce.get("computeResources") or {}).get("type") in ("FARGATE", "FARGATE_SPOT"):
+            kwargs["capacityProviders"] = ["FARGATE", "FARGATE_SPOT"]
+        cluster = self.ecs.create_cluster(**kwargs)["cluster"]
+        return {"ecsClusterArn": cluster["clusterArn"]}
+
+    def delete_environment(self, ce: dict[str, Any]) -> None:
+        if ce.get("ecsClusterArn"):
+            try:
+                self.ecs.delete_cluster(cluster=ce["ecsClusterArn"])
+            except self.ecs.exceptions.ClusterNotFoundException:
+                pass

@@ -13,7 +13,7 @@ MAX_TAGS = 50
 
 
 def name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ClientException(
             f"{what} {value!r} is not valid: use 1 to 128 letters, numbers, "
             "hyphens (-) and underscores (_)."
@@ -22,7 +22,7 @@ def name(value: Any, what: str) -> str:
 
 
 def job_name(value: Any) -> str:
-    if not isinstance(value, str) or not _JOB_NAME.match(value):
+    if not isinstance(value, str) or not _JOB_NAME.fullmatch(value):
         raise ClientException(
             f"jobName {value!r} is not valid: use 1 to 128 letters, numbers, hyphens (-) "
             "and underscores (_), starting with a letter or number."

@@ -139,6 +139,8 @@ def update(doc: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     if "serviceRole" in request:
         new["serviceRole"] = request["serviceRole"]
     changes = request.get("computeResources")
+    if changes is not None and not isinstance(changes, dict):
+        raise ClientException("computeResources must be an object.")
     if changes:
         if doc["type"] != "MANAGED":
             raise ClientException(
@@ -149,10 +151,14 @@ def update(doc: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
                 "computeResources.type cannot change; create a new compute environment instead."
             )
         merged = {**doc["computeResources"], **changes}
-        if not is_fargate(doc) and "desiredvCpus" not in changes:
-            # A new floor or ceiling pulls the current desired count inside it.
-            merged["desiredvCpus"] = min(
-                max(merged.get("desiredvCpus", 0), merged.get("minvCpus", 0)), merged["maxvCpus"]
-            )
+        floor, ceiling = merged.get("minvCpus", 0), merged.get("maxvCpus")
+        if (
+            not is_fargate(doc)
+            and "desiredvCpus" not in changes
+            and all(type(v) is int for v in (floor, ceiling))
+        ):
+            # A new floor or ceiling pulls the current desired count inside it; values that
+            # are not integers are left for _compute_resources to reject by name.
+            merged["desiredvCpus"] = min(max(merged.get("desiredvCpus", 0), floor), ceiling)
         new["computeResources"] = _compute_resources(merged)
     return new

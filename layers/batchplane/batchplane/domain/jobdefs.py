@@ -12,8 +12,10 @@ from . import checks
 TYPES = ("container", "multinode")
 PLATFORMS = ("EC2", "FARGATE")
 MAX_RETRY_RULES = 5
-_EXIT_CODE = re.compile(r"^[0-9]*\*?$")
-_REASON = re.compile(r"^[A-Za-z0-9 .:_\-/()]*\*?$")
+_EXIT_CODE = re.compile(r"[0-9]*\*?")
+_REASON = re.compile(r"[A-Za-z0-9 \t.:_\-/()]*\*?")
+# Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 # Fargate's fixed vCPU -> memory (MiB) combinations.
 FARGATE_MEMORY: dict[str, list[int]] = {
@@ -60,8 +62,8 @@ def retry_strategy(value: Any) -> dict[str, Any] | None:
             if not isinstance(pattern, str) or len(pattern) > 512:
                 raise ClientException(f"evaluateOnExit {key} must be a string of at most 512 characters.")
             regex = _EXIT_CODE if key == "onExitCode" else _REASON
-            if not regex.match(pattern):
-                what = "digits" if key == "onExitCode" else "letters, numbers, spaces and .:_-/()"
+            if not regex.fullmatch(pattern):
+                what = "digits" if key == "onExitCode" else "letters, numbers, spaces, tabs and .:_-/()"
                 raise ClientException(
                     f"evaluateOnExit {key} {pattern!r} is not valid: use {what}, with an "
                     "optional * only at the end."
@@ -69,6 +71,11 @@ def retry_strategy(value: Any) -> dict[str, Any] | None:
             entry[key] = pattern
         checked.append(entry)
     if checked:
+        if "attempts" not in out:
+            raise ClientException(
+                "retryStrategy.attempts is required with evaluateOnExit: give the maximum "
+                "number of attempts (1 to 10) the rules may retry up to."
+            )
         out["evaluateOnExit"] = checked
     return out
 
@@ -101,11 +108,8 @@ def resource_requirements(value: Any, what: str) -> list[dict[str, str]]:
             raise ClientException(f"{what} lists {kind} twice.")
         seen.add(kind)
         raw = req.get("value")
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            number = -1
-        if not isinstance(raw, str) or number <= 0 or (kind != "VCPU" and not raw.isdigit()):
+        number = float(raw) if isinstance(raw, str) and _NUMBER.fullmatch(raw) else -1
+        if number <= 0 or (kind != "VCPU" and not raw.isdigit()):
             hint = "a positive number such as '1' or '0.5'" if kind == "VCPU" else "a positive integer"
             raise ClientException(f"{what} {kind} value must be {hint}; got {raw!r}.")
         out.append({"type": kind, "value": raw})
@@ -162,21 +166,27 @@ def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
             "(or the deprecated memory)."
         )
     if "FARGATE" in platforms:
-        vcpu = next((r["value"] for r in props["resourceRequirements"] if r["type"] == "VCPU"), None)
-        if vcpu not in FARGATE_MEMORY:
-            raise ClientException(
-                f"Fargate jobs need a VCPU resourceRequirement of {', '.join(FARGATE_MEMORY)}; "
-                f"got {vcpu!r}."
-            )
-        if int(need["MEMORY"]) not in FARGATE_MEMORY[vcpu]:
-            allowed = FARGATE_MEMORY[vcpu]
-            raise ClientException(
-                f"Fargate does not offer {int(need['MEMORY'])} MiB with {vcpu} vCPU: use one of "
-                f"{allowed[0]}..{allowed[-1]} MiB in the steps Fargate allows ({allowed})."
-            )
-        if need["GPU"]:
-            raise ClientException("Fargate jobs cannot request GPUs.")
+        fargate_resources(props, "containerProperties.resourceRequirements")
     return props
+
+
+def fargate_resources(container: dict[str, Any], what: str) -> None:
+    """Reject a container whose VCPU/MEMORY pair Fargate does not offer, or with GPUs."""
+    need = requirements(container)
+    vcpu = next((r["value"] for r in container.get("resourceRequirements") or [] if r["type"] == "VCPU"), None)
+    if vcpu not in FARGATE_MEMORY:
+        raise ClientException(
+            f"{what}: Fargate jobs need a VCPU resourceRequirement of "
+            f"{', '.join(FARGATE_MEMORY)}; got {vcpu!r}."
+        )
+    if int(need["MEMORY"]) not in FARGATE_MEMORY[vcpu]:
+        allowed = FARGATE_MEMORY[vcpu]
+        raise ClientException(
+            f"{what}: Fargate does not offer MEMORY {int(need['MEMORY'])} MiB with {vcpu} vCPU: "
+            f"use one of {allowed[0]}..{allowed[-1]} MiB in the steps Fargate allows ({allowed})."
+        )
+    if need["GPU"]:
+        raise ClientException(f"{what}: Fargate jobs cannot request a GPU.")
 
 
 def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]:
@@ -210,7 +220,10 @@ def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]
         doc["containerProperties"] = _container(request.get("containerProperties"), platforms)
     else:
         if "FARGATE" in platforms:
-            raise ClientException("Multi-node parallel jobs cannot run on Fargate.")
+            raise ClientException(
+                "platformCapabilities FARGATE is not available to multinode job definitions: "
+                "multi-node parallel jobs cannot run on Fargate."
+            )
         if not isinstance(request.get("nodeProperties"), dict):
             raise ClientException("nodeProperties is required for a multinode job definition.")
         doc["nodeProperties"] = copy.deepcopy(request["nodeProperties"])

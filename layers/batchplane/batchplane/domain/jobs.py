@@ -133,6 +133,9 @@ def new_job(
     for key in ("vcpus", "memory", "instanceType"):
         if key in overrides:
             container[key] = overrides[key]
+    # SubmitJob's propagateTags, when given, replaces the job definition's (even False).
+    propagate = bool(request.get("propagateTags", definition.get("propagateTags", False)))
+    inherited = (definition.get("tags") or {}) if propagate else {}
     doc: dict[str, Any] = {
         "jobArn": job_arn,
         "jobName": request["jobName"],
@@ -145,8 +148,8 @@ def new_job(
         "jobDefinition": definition["jobDefinitionArn"],
         "parameters": params,
         "container": container,
-        "tags": {**(definition.get("tags") if request.get("propagateTags") or definition.get("propagateTags") else {}), **(request.get("tags") or {})},
-        "propagateTags": bool(request.get("propagateTags", definition.get("propagateTags", False))),
+        "tags": {**inherited, **(request.get("tags") or {})},
+        "propagateTags": propagate,
         "platformCapabilities": definition.get("platformCapabilities", ["EC2"]),
         "isCancelled": False,
         "isTerminated": False,
@@ -168,6 +171,8 @@ def new_job(
             "The job needs at least a VCPU and a MEMORY (>= 4 MiB) requirement from its job "
             "definition or containerOverrides."
         )
+    if "FARGATE" in doc["platformCapabilities"]:
+        jobdefs.fargate_resources(container, "containerOverrides.resourceRequirements")
     return doc
 
 
@@ -212,6 +217,9 @@ def finish_attempt(
     ``retryable`` is False for terminated, cancelled and timed-out attempts, which AWS
     never retries.
     """
+    if doc["status"] not in (STARTING, RUNNING):
+        # Checked first so that a refused call leaves the job untouched.
+        raise IllegalTransition(f"{doc['jobId']}: no attempt to finish in {doc['status']}")
     container = doc["container"]
     attempt = {
         "container": {
@@ -234,7 +242,9 @@ def finish_attempt(
         container["exitCode"] = exit_code
     if reason is not None:
         container["reason"] = reason
-    if exit_code == 0 and not doc.get("isTerminated"):
+    # Exit 0 is success unless the attempt was stopped (terminated, cancelled, timed out):
+    # a process that handles SIGTERM and exits 0 still ran out of time.
+    if exit_code == 0 and retryable and not doc.get("isTerminated"):
         move(doc, SUCCEEDED, status_reason)
         doc["stoppedAt"] = now
         return SUCCEEDED
@@ -253,7 +263,10 @@ def finish_attempt(
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     """The ListJobs JobSummary of a job."""
     out = {k: doc[k] for k in ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason",
-                               "startedAt", "stoppedAt", "jobDefinition") if k in doc}
+                               "startedAt", "stoppedAt", "jobDefinition", "shareIdentifier")
+           if k in doc}
+    # AWS shows these two only when true.
+    out.update({k: True for k in ("isCancelled", "isTerminated") if doc.get(k)})
     container = {k: doc["container"][k] for k in ("exitCode", "reason") if k in doc.get("container", {})}
     if container:
         out["container"] = container

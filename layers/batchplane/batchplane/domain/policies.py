@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ClientException
 from . import checks
 
-_SHARE = re.compile(r"^[A-Za-z0-9_-]{1,254}\*?$")
+_SHARE = re.compile(r"[A-Za-z0-9_-]{1,255}\*?")
 MAX_SHARES = 500
 
 
@@ -32,7 +32,7 @@ def fairshare(value: Any) -> dict[str, Any]:
     dist = []
     for share in shares:
         ident = share.get("shareIdentifier") if isinstance(share, dict) else None
-        if not isinstance(ident, str) or not _SHARE.match(ident):
+        if not isinstance(ident, str) or not _SHARE.fullmatch(ident):
             raise ClientException(
                 f"shareIdentifier {ident!r} is not valid: use up to 255 letters, numbers, "
                 "hyphens and underscores, optionally ending in * to match a prefix."
@@ -51,6 +51,16 @@ def fairshare(value: Any) -> dict[str, Any]:
                 )
             entry["weightFactor"] = weight
         dist.append(entry)
+    # AWS: identifiers may not overlap (UserA* with UserA1, or User* with UserA*), since a
+    # job's share would otherwise match two weights.
+    idents = [e["shareIdentifier"] for e in dist]
+    for prefix in (i[:-1] for i in idents if i.endswith("*")):
+        for other in idents:
+            if other != f"{prefix}*" and other.rstrip("*").startswith(prefix):
+                raise ClientException(
+                    f"shareDistribution identifiers {prefix + '*'!r} and {other!r} overlap: "
+                    "a prefix (ending in *) may not match another listed shareIdentifier."
+                )
     out["shareDistribution"] = dist
     return out
 

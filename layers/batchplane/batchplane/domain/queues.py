@@ -29,8 +29,8 @@ def _order(value: Any, find: FindComputeEnvironment) -> list[dict[str, Any]]:
         )
     if len(value) > MAX_COMPUTE_ENVIRONMENTS:
         raise ClientException(
-            f"A job queue can use at most {MAX_COMPUTE_ENVIRONMENTS} compute environments; "
-            f"got {len(value)}."
+            f"computeEnvironmentOrder can list at most {MAX_COMPUTE_ENVIRONMENTS} compute "
+            f"environments; got {len(value)}."
         )
     out = []
     seen_orders: set[int] = set()
@@ -50,11 +50,17 @@ def _order(value: Any, find: FindComputeEnvironment) -> list[dict[str, Any]]:
                 f"Compute environment {ce['computeEnvironmentName']} is {ce['status']}; "
                 "only VALID compute environments can be attached to a job queue."
             )
+        if any(e["computeEnvironment"] == ce["computeEnvironmentArn"] for e in out):
+            raise ClientException(
+                f"computeEnvironmentOrder lists compute environment "
+                f"{ce['computeEnvironmentName']} twice."
+            )
         platforms.add(platform(ce))
         out.append({"order": order, "computeEnvironment": ce["computeEnvironmentArn"]})
     if len(platforms) > 1:
         raise ClientException(
-            "A job queue cannot mix EC2/SPOT and FARGATE/FARGATE_SPOT compute environments."
+            "computeEnvironmentOrder cannot mix EC2/SPOT and FARGATE/FARGATE_SPOT compute "
+            "environments in one job queue."
         )
     return sorted(out, key=lambda e: e["order"])
 

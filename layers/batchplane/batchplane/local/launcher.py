@@ -244,3 +244,15 @@ class LocalProcessLauncher:
 
     def _put(self, stream: str, events: list[dict[str, Any]]) -> None:
         self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events)
+
+
+class LocalProvisioner:
+    """Local compute environments need no cluster: attempts run as processes here. The
+    ARN names the virtual cluster the local tasks report as theirs."""
+
+    def create_environment(self, ce: dict[str, Any]) -> dict[str, Any]:
+        s = settings()
+        return {"ecsClusterArn": f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/{ce['computeEnvironmentName']}"}
+
+    def delete_environment(self, ce: dict[str, Any]) -> None:
+        return None

@@ -20,7 +20,8 @@ from botocore.config import Config
 
 from .. import aws, config, wiring
 from ..adapters.ecs import LOG_GROUP
-from .launcher import LocalProcessLauncher
+from .emulator import Emulator
+from .launcher import LocalProcessLauncher, LocalProvisioner
 from .router import Router
 from .template import Template, find_template
 
@@ -40,7 +41,7 @@ class LocalStack:
         self.template_path = template or find_template()
         self.kill_grace_seconds = kill_grace_seconds
         self.timeout_scale = timeout_scale
-        self.moto: Any = None
+        self.moto: Emulator | None = None
         self.router: Router | None = None
         self.launcher: LocalProcessLauncher | None = None
         self.server: ThreadingHTTPServer | None = None
@@ -55,13 +56,10 @@ class LocalStack:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalStack:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        moto_endpoint = f"http://{host}:{port}"
+        self.moto = Emulator()
+        moto_endpoint = self.moto.start()
+        host, port = urlsplit(moto_endpoint).hostname, urlsplit(moto_endpoint).port
         self._set_env({
             "AWS_ENDPOINT_URL": moto_endpoint,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "local",
@@ -81,14 +79,15 @@ class LocalStack:
         template = Template.load(self.template_path)
         clients = {name: self._client(name, moto_endpoint)
                    for name in ("dynamodb", "dynamodbstreams", "logs")}
-        self._create_resources(template, clients)
+        create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
         self.router = Router(template, TABLE_NAME, clients)
         # Jobs reach the emulated AWS services through the front port, like any client.
         self.launcher = LocalProcessLauncher(
             self.router.publish, clients["logs"],
             kill_grace_seconds=self.kill_grace_seconds, timeout_scale=self.timeout_scale,
         )
-        wiring.register_launcher("local", self.launcher)
+        wiring.register_launcher("local", self.launcher, LocalProvisioner())
+        assert host and port
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _make_handler(self, host, port))
         self.server.daemon_threads = True
         self.launcher.extra_env = {
@@ -140,20 +139,6 @@ class LocalStack:
             config=Config(max_pool_connections=32),
         )
 
-    @staticmethod
-    def _create_resources(template: Template, clients: dict[str, Any]) -> None:
-        props = template.table()
-        kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
-                  if k in props}
-        kwargs["BillingMode"] = props.get("BillingMode", "PAY_PER_REQUEST")
-        if "StreamSpecification" in props:
-            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        clients["dynamodb"].create_table(TableName=TABLE_NAME, **kwargs)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl:
-            clients["dynamodb"].update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=ttl)
-        clients["logs"].create_log_group(logGroupName=LOG_GROUP)
-
     # -- the Batch API ----------------------------------------------------------------
 
     def call_api(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -194,6 +179,21 @@ class LocalStack:
         for k, v in (result.get("multiValueHeaders") or {}).items():
             resp_headers[k] = v[-1]
         return int(result["statusCode"]), resp_headers, data
+
+
+def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: str) -> None:
+    """The table (and job log group) exactly as template.yaml declares them."""
+    props = template.table()
+    kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+              if k in props}
+    kwargs["BillingMode"] = props.get("BillingMode", "PAY_PER_REQUEST")
+    if "StreamSpecification" in props:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    dynamodb.create_table(TableName=table_name, **kwargs)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    logs.create_log_group(logGroupName=LOG_GROUP)
 
 
 def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[BaseHTTPRequestHandler]:

@@ -249,9 +249,16 @@ class Jobs:
         except ConflictError:
             pass  # moved by someone else (cancelled, or promoted by a duplicate event)
 
-    def schedule(self) -> int:
-        """One scheduling pass over every queue; returns how many attempts were dispatched."""
+    def schedule(self, *, sweep: bool = False) -> int:
+        """One scheduling pass over every queue; returns how many attempts were dispatched.
+        ``sweep`` (the periodic tick) also promotes SUBMITTED jobs whose stream record was
+        lost, so that no job waits forever."""
         queues_docs = self.resources.all_job_queues()
+        if sweep:
+            for q in queues_docs:
+                stale, _ = self.store.query_index(_listing(q["jobQueueName"], rules.SUBMITTED), limit=1000)
+                for item in stale:
+                    self.promote(item.doc["jobId"])
         ce_items = self.store.query_index("CE")[0]
         environments: dict[str, scheduling.Environment] = {}
         for ce in ce_items:

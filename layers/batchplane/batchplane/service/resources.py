@@ -8,6 +8,7 @@ from typing import Any
 from .. import arns
 from ..domain import compute, jobdefs, policies, queues
 from ..errors import ClientException, ConflictError
+from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
 
 HEAD = "#"
@@ -28,8 +29,9 @@ def _page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> i
 
 
 class Resources:
-    def __init__(self, store: DynamoStore) -> None:
+    def __init__(self, store: DynamoStore, provisioner: ComputeProvisioner | None = None) -> None:
         self.store = store
+        self.provisioner = provisioner
 
     # -- generic named resources ------------------------------------------------------
 
@@ -63,7 +65,16 @@ class Resources:
     def create_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("computeEnvironmentName")
         doc = compute.create(request, arns.compute_environment_arn(str(name)))
-        self._create("CE", doc["computeEnvironmentName"], doc, "Compute environment")
+        if self._get("CE", doc["computeEnvironmentName"]) is not None:
+            raise ClientException(f"Compute environment {doc['computeEnvironmentName']} already exists.")
+        if self.provisioner is not None:
+            doc.update(self.provisioner.create_environment(doc))
+        try:
+            self._create("CE", doc["computeEnvironmentName"], doc, "Compute environment")
+        except ClientException:
+            if self.provisioner is not None:  # lost a race for the name: undo our cluster
+                self.provisioner.delete_environment(doc)
+            raise
         return {"computeEnvironmentName": doc["computeEnvironmentName"], "computeEnvironmentArn": doc["computeEnvironmentArn"]}
 
     def describe_compute_environments(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +121,8 @@ class Resources:
             )
         self.store.delete(item.pk, HEAD, item.version)
         self.store.delete(item.pk, "USAGE")
+        if self.provisioner is not None:
+            self.provisioner.delete_environment(doc)
         return {}
 
     # -- job queues -------------------------------------------------------------------
