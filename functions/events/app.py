@@ -15,7 +15,7 @@ tracer = Tracer()
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     if event.detail_type == "ECS Task State Change":
-        status = on_task_state_change(services().jobs, event.detail)
+        status = on_task_state_change(services().attempts, event.detail)
         return {"status": status}
     logger.info("ignored event", extra={"detail_type": event.detail_type})
     return {"status": None}

@@ -18,7 +18,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def record_handler(record: DynamoDBRecord) -> None:
     new = record.dynamodb.new_image if record.dynamodb else None
     if new and new.get("status") == "SUBMITTED":
-        services().jobs.promote(new["doc"]["jobId"])
+        services().scheduler.promote(new["doc"]["jobId"])
 
 
 @logger.inject_lambda_context
@@ -30,6 +30,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     # The tick also sweeps for jobs whose stream record was dropped after its retries.
-    dispatched = services().jobs.schedule(sweep="Records" not in event)
+    dispatched = services().scheduler.schedule(sweep="Records" not in event)
     logger.debug("scheduling pass", extra={"dispatched": dispatched})
     return result

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from . import aws
 from .config import settings
 from .ports import ComputeProvisioner, TaskLauncher
+from .service.attempts import Attempts
 from .service.jobs import Jobs
+from .service.scheduler import Scheduler
 from .service.resources import Resources
 from .store import DynamoStore
 
@@ -22,6 +24,8 @@ class Services:
     store: DynamoStore
     resources: Resources
     jobs: Jobs
+    scheduler: Scheduler
+    attempts: Attempts
 
 
 def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputeProvisioner) -> None:
@@ -51,6 +55,8 @@ def services() -> Services:
                 store=store,
                 resources=Resources(store, provisioner),
                 jobs=Jobs(store, launcher),
+                scheduler=Scheduler(store, launcher),
+                attempts=Attempts(store),
             )
         return _services
 

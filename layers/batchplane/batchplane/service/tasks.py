@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import jobs as rules
-from .jobs import Jobs
+from .attempts import Attempts
 
 STARTED_BY = "batchplane"
 CONTAINER = "default"
@@ -44,7 +44,7 @@ def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
     return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
 
 
-def on_task_state_change(jobs: Jobs, detail: dict[str, Any]) -> str | None:
+def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | None:
     """Apply one ECS Task State Change; returns the job's new status or None if ignored."""
     env = batch_environment(detail)
     job_id = env.get("AWS_BATCH_JOB_ID")
@@ -52,12 +52,12 @@ def on_task_state_change(jobs: Jobs, detail: dict[str, Any]) -> str | None:
         return None
     attempt = int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))
     task_arn = detail["taskArn"]
-    item = jobs.get(job_id)
+    item = attempts.jobs.get(job_id)
     if item is None:
         return None
     stream = log_stream_name(item.doc["jobDefinition"], task_arn)
     if detail.get("lastStatus") == "RUNNING":
-        jobs.task_running(
+        attempts.task_running(
             job_id, attempt, task_arn=task_arn, log_stream=stream,
             started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
         )
@@ -72,7 +72,7 @@ def on_task_state_change(jobs: Jobs, detail: dict[str, Any]) -> str | None:
     status_reason, retryable = _STOP_CODES.get(code, (detail.get("stoppedReason") or code, True))
     if detail.get("timedOut"):
         status_reason, retryable = rules.TIMEOUT_REASON, False
-    return jobs.task_stopped(
+    return attempts.task_stopped(
         job_id,
         attempt,
         task_arn=task_arn,

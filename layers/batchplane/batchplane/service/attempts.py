@@ -1,0 +1,82 @@
+"""The end of each attempt's life: task started, task stopped (ECS events or local)."""
+
+from __future__ import annotations
+
+from ..clock import now_ms
+from ..domain import jobs as rules
+from ..errors import ConflictError
+from ..store import DynamoStore
+from .jobstore import JobStore, mvcpus
+
+
+class Attempts:
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+        self.jobs = JobStore(store)
+
+    def task_running(self, job_id: str, attempt: int, *, task_arn: str, log_stream: str | None, started_at: int) -> None:
+        """STARTING -> RUNNING when the attempt's task reports it runs."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.extra.get("attempt") != attempt or item.doc["status"] != rules.STARTING:
+                return  # duplicate, late or foreign event
+            doc = item.doc
+            rules.move(doc, rules.RUNNING)
+            doc["startedAt"] = started_at
+            doc["container"]["taskArn"] = task_arn
+            if log_stream:
+                doc["container"]["logStreamName"] = log_stream
+            try:
+                self.jobs.save(item)
+                return
+            except ConflictError:
+                continue
+
+    def task_stopped(
+        self,
+        job_id: str,
+        attempt: int,
+        *,
+        task_arn: str | None,
+        exit_code: int | None,
+        reason: str | None,
+        status_reason: str,
+        log_stream: str | None = None,
+        started_at: int | None = None,
+        retryable: bool = True,
+    ) -> str | None:
+        """End the attempt and free its capacity, in one transaction; returns the new status,
+        or None when the event was a duplicate or late."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.extra.get("attempt") != attempt:
+                return None
+            doc = item.doc
+            if doc["status"] not in (rules.STARTING, rules.RUNNING):
+                return None
+            if task_arn:
+                doc["container"]["taskArn"] = task_arn
+            if log_stream:
+                doc["container"].setdefault("logStreamName", log_stream)
+            if started_at and not doc.get("startedAt"):
+                doc["startedAt"] = started_at
+            terminated = bool(doc.get("isTerminated"))
+            final_reason = doc.get("statusReason") if terminated else status_reason
+            status = rules.finish_attempt(
+                doc,
+                exit_code=exit_code,
+                reason=reason,
+                status_reason=final_reason or status_reason,
+                now=now_ms(),
+                retryable=retryable and not terminated,
+            )
+            ce = item.extra.pop("ce", None)
+            self.jobs._index(item)
+            ops = [self.store.replace_op(item)]
+            if ce:
+                ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(doc)}))
+            try:
+                self.store.transact(ops)
+                return status
+            except ConflictError:
+                continue

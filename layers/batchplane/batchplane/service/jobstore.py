@@ -1,0 +1,73 @@
+"""Reading and writing jobs: one item per job, listed by queue and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clock import now_ms
+from ..config import settings
+from ..domain import jobdefs
+from ..domain import jobs as rules
+from ..store import DynamoStore, Item
+
+JOB_SK = "JOB"
+
+
+def job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def listing(queue: str, status: str) -> str:
+    """The gsi1 partition that lists a queue's jobs in one status."""
+    return f"JOBS#{queue}#{status}"
+
+
+def mvcpus(doc: dict[str, Any]) -> int:
+    """The job's vCPUs in thousandths (Fargate's 0.25 vCPU is 250)."""
+    return int(round(jobdefs.requirements(doc["container"])["VCPU"] * 1000))
+
+
+class JobStore:
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+
+    def _index(self, item: Item) -> None:
+        """Keep the listing keys and retention in step with the job's status."""
+        doc = item.doc
+        status = doc["status"]
+        item.gsi1pk = listing(item.extra["queue"], status)
+        # Retried attempts go back to the front of their queue (rank 0), as in AWS Batch.
+        rank = "0" if status == rules.RUNNABLE and doc["attempts"] else "1"
+        item.gsi1sk = f"{rank}{doc['createdAt']:013d}#{doc['jobId']}"
+        item.extra["status"] = status
+        if status in rules.TERMINAL:
+            item.extra["expiresAt"] = now_ms() // 1000 + settings().job_retention_days * 86400
+
+    def get(self, job_id: str) -> Item | None:
+        return self.store.get(job_pk(job_id), JOB_SK)
+
+    def save(self, item: Item) -> None:
+        """Compare-and-swap the job; ConflictError if it changed since it was read."""
+        self._index(item)
+        self.store.replace(item)
+
+    def get(self, job_id: str) -> Item | None:
+        return self.store.get(job_pk(job_id), JOB_SK)
+
+    def save(self, item: Item) -> None:
+        """Compare-and-swap the job; ConflictError if it changed since it was read."""
+        self._index(item)
+        self.store.replace(item)
+
+    def save_op(self, item: Item) -> dict[str, Any]:
+        """``save`` as one entry of a transaction."""
+        self._index(item)
+        return self.store.replace_op(item)
+
+    def new_op(self, item: Item) -> dict[str, Any]:
+        self._index(item)
+        return self.store.put_new_op(item)
+
+    def queued(self, queue: str, status: str, limit: int) -> list[Item]:
+        """The first ``limit`` jobs of a queue in ``status``, in dispatch order."""
+        return self.store.query_index(listing(queue, status), limit=limit)[0]

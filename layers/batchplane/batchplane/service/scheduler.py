@@ -1,0 +1,169 @@
+"""The scheduler: promotes submitted jobs, places RUNNABLE jobs on compute environments
+(the pure algorithm is domain.scheduling) and starts each attempt exactly once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..domain import compute, scheduling
+from ..domain import jobs as rules
+from ..errors import ConflictError
+from ..ports import LaunchRequest, TaskLauncher
+from ..store import DynamoStore, Item
+from .attempts import Attempts
+from .jobstore import JobStore, listing, mvcpus
+from .resources import Resources
+
+log = logging.getLogger(__name__)
+RUNNABLE_WINDOW = 500  # jobs per queue considered in one pass
+
+
+class Scheduler:
+    def __init__(self, store: DynamoStore, launcher: TaskLauncher) -> None:
+        self.store = store
+        self.jobs = JobStore(store)
+        self.resources = Resources(store)
+        self.attempts = Attempts(store)
+        self.launcher = launcher
+
+    def promote(self, job_id: str) -> None:
+        """SUBMITTED -> RUNNABLE (PENDING once dependencies exist)."""
+        item = self.jobs.get(job_id)
+        if item is None or item.doc["status"] != rules.SUBMITTED:
+            return
+        rules.move(item.doc, rules.RUNNABLE)
+        try:
+            self.jobs.save(item)
+        except ConflictError:
+            pass  # moved by someone else (cancelled, or promoted by a duplicate event)
+
+    def schedule(self, *, sweep: bool = False) -> int:
+        """One scheduling pass over every queue; returns how many attempts were dispatched.
+        ``sweep`` (the periodic tick) also promotes SUBMITTED jobs whose stream record was
+        lost, so that no job waits forever."""
+        queues_docs = self.resources.all_job_queues()
+        if sweep:
+            for q in queues_docs:
+                stale, _ = self.store.query_index(listing(q["jobQueueName"], rules.SUBMITTED), limit=1000)
+                for item in stale:
+                    self.promote(item.doc["jobId"])
+        ce_items = self.store.query_index("CE")[0]
+        environments: dict[str, scheduling.Environment] = {}
+        for ce in ce_items:
+            doc = ce.doc
+            ceiling = compute.max_vcpus(doc)
+            usage = self.store.counters(ce.pk, "USAGE")
+            environments[doc["computeEnvironmentArn"]] = scheduling.Environment(
+                name=doc["computeEnvironmentArn"],
+                enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
+                platform=compute.platform(doc),
+                max_mvcpus=None if ceiling is None else ceiling * 1000,
+                used_mvcpus=usage.get("mvcpus", 0),
+            )
+        queues = []
+        runnable: dict[str, list[scheduling.Candidate]] = {}
+        items_by_id: dict[str, Item] = {}
+        for q in queues_docs:
+            queues.append(
+                scheduling.Queue(
+                    name=q["jobQueueName"],
+                    priority=q["priority"],
+                    environments=[e["computeEnvironment"] for e in q["computeEnvironmentOrder"]],
+                )
+            )
+            items, _ = self.store.query_index(listing(q["jobQueueName"], rules.RUNNABLE), limit=RUNNABLE_WINDOW)
+            runnable[q["jobQueueName"]] = [
+                scheduling.Candidate(
+                    job_id=i.doc["jobId"],
+                    queue=q["jobQueueName"],
+                    mvcpus=mvcpus(i.doc),
+                    platform=i.doc.get("platformCapabilities", ["EC2"])[0],
+                    reason=i.doc.get("statusReason"),
+                )
+                for i in items
+            ]
+            items_by_id.update({i.doc["jobId"]: i for i in items})
+        result = scheduling.plan(queues, environments, runnable)
+        dispatched = 0
+        for candidate, ce_arn in result.placements:
+            ce_doc = next(c.doc for c in ce_items if c.doc["computeEnvironmentArn"] == ce_arn)
+            if self._dispatch(items_by_id[candidate.job_id], ce_doc):
+                dispatched += 1
+        for job_id, reason in result.reasons.items():
+            item = items_by_id[job_id]
+            item.doc["statusReason"] = reason
+            try:
+                self.jobs.save(item)
+            except ConflictError:
+                pass  # it moved on; the reason no longer matters
+        return dispatched
+
+    def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
+        """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.
+        The transaction is what makes each attempt start once however many schedulers run."""
+        doc = item.doc
+        attempt = len(doc["attempts"]) + 1
+        rules.move(doc, rules.STARTING, None)
+        doc.pop("statusReason", None)
+        item.extra["ce"] = ce["computeEnvironmentName"]
+        item.extra["attempt"] = attempt
+        self.jobs._index(item)
+        ceiling = compute.max_vcpus(ce)
+        need = mvcpus(doc)
+        limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
+        try:
+            self.store.transact([
+                self.store.replace_op(item),
+                self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits),
+            ])
+        except ConflictError:
+            return False  # another scheduler took it, or the capacity went meanwhile
+        request = LaunchRequest(
+            job=doc,
+            attempt=attempt,
+            queue_name=item.extra["queue"],
+            compute_environment=ce,
+            environment=attempt_environment(doc, item.extra["queue"], ce["computeEnvironmentName"], attempt),
+        )
+        try:
+            task_arn = self.launcher.launch(request)
+        except Exception as e:  # noqa: BLE001 - any launch failure ends the attempt, never loses the job
+            log.exception("launch failed for %s", doc["jobId"])
+            self.attempts.task_stopped(doc["jobId"], attempt, task_arn=None, exit_code=None,
+                              reason=str(e)[:255], status_reason="Task failed to start", retryable=True)
+            return False
+        if self._record_task(doc["jobId"], attempt, task_arn):
+            # TerminateJob came while the task was starting: it had no task to stop yet.
+            self.launcher.stop(task_arn, "Terminated while starting")
+        return True
+
+    def _record_task(self, job_id: str, attempt: int, task_arn: str) -> bool:
+        """Note the attempt's task on the job; True if the job was terminated meanwhile."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.extra.get("attempt") != attempt:
+                return False
+            if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
+                return False
+            if item.doc["container"].get("taskArn") == task_arn:
+                return bool(item.doc.get("isTerminated"))
+            item.doc["container"]["taskArn"] = task_arn
+            try:
+                self.jobs.save(item)
+                return bool(item.doc.get("isTerminated"))
+            except ConflictError:
+                continue
+
+def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) -> dict[str, str]:
+    """The variables every attempt sees: the user's, then AWS_BATCH_* (which users cannot set)."""
+    env = {v["name"]: v.get("value", "") for v in doc["container"].get("environment", [])}
+    env.update(
+        {
+            "AWS_BATCH_JOB_ID": doc["jobId"],
+            "AWS_BATCH_JQ_NAME": queue,
+            "AWS_BATCH_CE_NAME": ce,
+            "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+        }
+    )
+    return env
