@@ -100,7 +100,7 @@ def ec2_environment(moto_env: dict[str, Any], functions: dict[str, Function]) ->
                                                          {"type": "MEMORY", "value": "512"}]},
     })
     assert status == 200
-    return {"cluster": cluster}
+    return {"cluster": cluster, "instance": instance["InstanceId"]}
 
 
 __all__ = ["api_call", "load_event"]

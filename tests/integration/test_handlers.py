@@ -143,9 +143,33 @@ def test_tick_sweeps_a_job_whose_stream_record_was_lost(functions: dict[str, Fun
     assert _job()["status"] == "STARTING"
 
 
-def test_spot_warning_sample_is_routed_and_ignored_for_now(functions: dict[str, Function]) -> None:
+def test_spot_warning_for_an_unknown_instance_stops_nothing(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
     out = functions["EventsFunction"].invoke(load_event("events/spot-interruption.json"))
-    assert out == {"status": None}
+    assert out == {"status": "INTERRUPTED", "stopped": 0}
+
+
+def test_spot_warning_stops_the_attempts_on_that_instance_and_retries_them(functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]) -> None:
+    _seed_sample_job()
+    item = services().jobs.get(JOB_ID)
+    assert item is not None
+    item.doc["retryStrategy"] = {"attempts": 2}
+    services().store.replace(item)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
+    task_arn = _job()["container"]["taskArn"]
+    warning = load_event("events/spot-interruption.json")
+    warning["detail"]["instance-id"] = ec2_environment["instance"]
+    assert functions["EventsFunction"].invoke(warning) == {"status": "INTERRUPTED", "stopped": 1}
+    task = moto_env["ecs"].describe_tasks(cluster=ec2_environment["cluster"], tasks=[task_arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"
+    # ECS then reports the task stopped; the attempt ends with the Host EC2 reason.
+    stopped = load_event("events/ecs-task-stopped.json")
+    stopped["detail"].update(taskArn=task_arn, stopCode="TerminationNotice", stoppedReason="Host EC2 terminated")
+    stopped["detail"]["containers"][0].pop("exitCode")
+    functions["EventsFunction"].invoke(stopped)
+    job = _job()
+    expected = f"Host EC2 (instance {ec2_environment['instance']}) terminated."
+    assert job["attempts"][0]["statusReason"] == expected
+    assert job["status"] in ("RUNNABLE", "STARTING")  # retried: attempts left
 
 
 def test_unknown_job_in_task_event_is_ignored(functions: dict[str, Function], moto_env: dict[str, Any]) -> None:

@@ -26,6 +26,25 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(args: argparse.Namespace) -> int:
+    """Ask a running local stack to reclaim the Spot instance under a job."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{args.endpoint.rstrip('/')}/_batchplane/interrupt", method="POST",
+        data=json.dumps({"jobId": args.job_id}).encode(), headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            print(f"interrupted instance {json.load(resp)['instanceId']} running job {args.job_id}")
+            return 0
+    except urllib.error.HTTPError as e:
+        print(f"error: {json.load(e).get('message')}", file=sys.stderr)
+        return 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .local.demo import run
 
@@ -40,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     up = local_sub.add_parser("up", help="start the local stack in the foreground")
     up.add_argument("--port", type=int, default=4566, help="port of the API (default 4566)")
     up.set_defaults(func=_up)
+    interrupt = local_sub.add_parser(
+        "interrupt", help="send a Spot interruption for the instance running JOB_ID"
+    )
+    interrupt.add_argument("job_id", metavar="JOB_ID")
+    interrupt.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack")
+    interrupt.set_defaults(func=_interrupt)
     demo = sub.add_parser("demo", help="run the sample workload to completion and print results")
     demo.add_argument("--endpoint", help="use a running stack instead of starting one")
     demo.add_argument("--jobs", type=int, default=8, help="number of worker jobs (default 8)")

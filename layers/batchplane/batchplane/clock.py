@@ -1,9 +1,26 @@
-"""The one clock. AWS Batch reports times as epoch milliseconds."""
+"""The one clock. AWS Batch reports times as epoch milliseconds.
+
+Tests and local mode can move it forward (``advance``) to exercise timeouts, time-limit
+actions and schedules without waiting for them; nothing ever moves it back.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+
+_lock = threading.Lock()
+_offset_ms = 0
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return time.time_ns() // 1_000_000 + _offset_ms
+
+
+def advance(seconds: float) -> None:
+    """Move this process's clock forward by ``seconds``."""
+    global _offset_ms
+    if seconds < 0:
+        raise ValueError("the clock only moves forward")
+    with _lock:
+        _offset_ms += int(seconds * 1000)

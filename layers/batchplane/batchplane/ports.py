@@ -29,6 +29,10 @@ class TaskLauncher(Protocol):
         """Stop a running attempt (SIGTERM, SIGKILL 30 s later)."""
         ...
 
+    def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
+        """(job id, attempt) of every attempt running on an EC2 instance of ``clusters``."""
+        ...
+
 
 class ComputeProvisioner(Protocol):
     """Creates and removes what a compute environment runs on (its ECS cluster)."""

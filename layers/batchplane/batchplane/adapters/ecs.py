@@ -104,6 +104,23 @@ class EcsLauncher:
             raise RuntimeError(f"RunTask failed: {out.get('failures')}")
         return out["tasks"][0]["taskArn"]
 
+    def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        for cluster in clusters:
+            instances = self.ecs.list_container_instances(
+                cluster=cluster, filter=f"ec2InstanceId == {instance_id}"
+            )["containerInstanceArns"]
+            for ci in instances:
+                arns = self.ecs.list_tasks(cluster=cluster, containerInstance=ci)["taskArns"]
+                if not arns:
+                    continue
+                for task in self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]:
+                    for override in task.get("overrides", {}).get("containerOverrides", []):
+                        env = {e["name"]: e["value"] for e in override.get("environment", [])}
+                        if "AWS_BATCH_JOB_ID" in env:
+                            found.append((env["AWS_BATCH_JOB_ID"], int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))))
+        return found
+
     def stop(self, task_arn: str, reason: str) -> None:
         cluster = task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
         kwargs = {"task": task_arn, "reason": reason[:255]}

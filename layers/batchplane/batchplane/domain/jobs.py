@@ -273,3 +273,18 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     if "arrayProperties" in doc:
         out["arrayProperties"] = {k: v for k, v in doc["arrayProperties"].items() if k in ("size", "index")}
     return out
+
+
+def requeue(doc: dict[str, Any], reason: str) -> None:
+    """Back to RUNNABLE without spending an attempt (the attempt was preempted)."""
+    move(doc, RUNNABLE, reason)
+    doc.pop("startedAt", None)
+    for key in ("taskArn", "logStreamName", "exitCode", "reason", "containerInstanceArn"):
+        doc["container"].pop(key, None)
+
+
+def interrupted_reason(instance_id: str | None) -> str:
+    """statusReason of an attempt whose Spot capacity was taken back."""
+    if instance_id:
+        return f"Host EC2 (instance {instance_id}) terminated."
+    return "Your Spot Task was interrupted."

@@ -37,6 +37,7 @@ class _Task:
         self.stop_reason: str | None = None
         self.timed_out = False
         self.done = threading.Event()
+        self.instance = ""
 
 
 class LocalProcessLauncher:
@@ -57,6 +58,9 @@ class LocalProcessLauncher:
         self.kill_grace = kill_grace_seconds
         self.timeout_scale = timeout_scale  # tests shrink attemptDurationSeconds with it
         self._tasks: dict[str, _Task] = {}
+        # One virtual EC2 instance per compute environment hosts its local tasks; an
+        # interruption replaces it, as a Spot reclaim would.
+        self._instances: dict[str, str] = {}
         self._by_attempt: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
@@ -72,6 +76,7 @@ class LocalProcessLauncher:
             s = settings()
             arn = f"arn:aws:ecs:{s.region}:{s.account_id}:task/{ce}/{task_id}"
             task = _Task(arn, request)
+            task.instance = self._instance(ce)
             self._tasks[arn] = task
             self._by_attempt[key] = arn
         threading.Thread(target=self._run, args=(task,), name=f"task-{task_id[:8]}", daemon=True).start()
@@ -84,7 +89,29 @@ class LocalProcessLauncher:
         task.stop_reason = reason
         self._terminate(task)
 
+    def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
+        with self._lock:
+            found = [(t.request.job["jobId"], t.request.attempt) for t in self._tasks.values()
+                     if t.instance == instance_id and not t.done.is_set()]
+            for ce, current in list(self._instances.items()):
+                if current == instance_id:
+                    del self._instances[ce]  # the next attempt lands on a fresh instance
+        return found
+
     # -- inside -----------------------------------------------------------------------
+
+    def _instance(self, ce: str) -> str:
+        if ce not in self._instances:
+            self._instances[ce] = "i-" + uuid.uuid4().hex[:17]
+        return self._instances[ce]
+
+    def instance_of(self, job_id: str) -> str | None:
+        """The virtual instance running the job's current attempt, if it runs."""
+        with self._lock:
+            for task in self._tasks.values():
+                if task.request.job["jobId"] == job_id and not task.done.is_set():
+                    return task.instance
+        return None
 
     def running(self) -> list[str]:
         return [arn for arn, t in self._tasks.items() if not t.done.is_set()]
@@ -130,6 +157,8 @@ class LocalProcessLauncher:
                 "clusterArn": f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/"
                 + task.request.compute_environment["computeEnvironmentName"],
                 "taskArn": task.arn,
+                "containerInstanceArn": f"arn:aws:ecs:{s.region}:{s.account_id}:container-instance/"
+                + f"{task.request.compute_environment['computeEnvironmentName']}/{task.instance}",
                 "lastStatus": last_status,
                 "desiredStatus": "STOPPED" if last_status == "STOPPED" else "RUNNING",
                 "startedBy": STARTED_BY,

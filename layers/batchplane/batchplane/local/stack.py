@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import logging
 import os
 import re
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,6 +101,32 @@ class LocalStack:
         threading.Thread(target=self.server.serve_forever, name="front", daemon=True).start()
         self.router.start()
         return self
+
+    def tick(self) -> None:
+        """Run the scheduler's periodic tick now (tests move the clock, then tick)."""
+        assert self.router is not None
+        fn = self.router.functions["SchedulerFunction"]
+        fn.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                   "source": "aws.events", "account": config.settings().account_id,
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": config.settings().region,
+                   "resources": [], "detail": {}})
+
+    def interrupt(self, job_id: str) -> str:
+        """Send an EC2 Spot Instance Interruption Warning for the instance running the job,
+        through the same event path as on AWS; returns the instance id."""
+        assert self.launcher is not None and self.router is not None
+        instance = self.launcher.instance_of(job_id)
+        if instance is None:
+            raise LookupError(f"job {job_id} has no running attempt")
+        s = config.settings()
+        self.router.publish({
+            "version": "0", "id": str(uuid.uuid4()),
+            "detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2",
+            "account": s.account_id, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": s.region, "resources": [f"arn:aws:ec2:{s.region}:{s.account_id}:instance/{instance}"],
+            "detail": {"instance-id": instance, "instance-action": "terminate"},
+        })
+        return instance
 
     def stop(self) -> None:
         if self.launcher:
@@ -220,7 +248,9 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
             auth = self.headers.get("Authorization", "")
             scope = _SCOPE.search(auth)
             service = scope.group(1) if scope else None
-            if service == "batch" or (service is None and self.path.startswith("/v1/")):
+            if service is None and self.path.startswith("/_batchplane/"):
+                self._local_control(body)
+            elif service == "batch" or (service is None and self.path.startswith("/v1/")):
                 try:
                     status, headers, data = stack.call_api(self.command, self.path, dict(self.headers), body)
                 except Exception:  # noqa: BLE001 - a crash in the handler is a 500, as on Lambda
@@ -230,6 +260,18 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
                 self._reply(status, headers, data)
             else:
                 self._forward(body)
+
+        def _local_control(self, body: bytes) -> None:
+            """Local-only operations (not part of any AWS API): POST /_batchplane/interrupt."""
+            try:
+                request = json.loads(body or b"{}")
+                if self.path != "/_batchplane/interrupt" or self.command != "POST":
+                    raise LookupError(f"no local operation at {self.command} {self.path}")
+                instance = stack.interrupt(str(request.get("jobId")))
+                status, reply = 200, {"instanceId": instance}
+            except (LookupError, ValueError) as e:
+                status, reply = 400, {"__type": "ClientException", "message": str(e)}
+            self._reply(status, {"Content-Type": "application/json"}, json.dumps(reply).encode())
 
         def _forward(self, body: bytes) -> None:
             conn = http.client.HTTPConnection(moto_host, moto_port, timeout=60)

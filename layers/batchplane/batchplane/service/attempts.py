@@ -14,7 +14,8 @@ class Attempts:
         self.store = store
         self.jobs = JobStore(store)
 
-    def task_running(self, job_id: str, attempt: int, *, task_arn: str, log_stream: str | None, started_at: int) -> None:
+    def task_running(self, job_id: str, attempt: int, *, task_arn: str, log_stream: str | None,
+                     started_at: int, container_instance: str | None = None) -> None:
         """STARTING -> RUNNING when the attempt's task reports it runs."""
         while True:
             item = self.jobs.get(job_id)
@@ -26,6 +27,8 @@ class Attempts:
             doc["container"]["taskArn"] = task_arn
             if log_stream:
                 doc["container"]["logStreamName"] = log_stream
+            if container_instance:
+                doc["container"]["containerInstanceArn"] = container_instance
             try:
                 self.jobs.save(item)
                 return
@@ -60,16 +63,25 @@ class Attempts:
                 doc["container"].setdefault("logStreamName", log_stream)
             if started_at and not doc.get("startedAt"):
                 doc["startedAt"] = started_at
-            terminated = bool(doc.get("isTerminated"))
-            final_reason = doc.get("statusReason") if terminated else status_reason
-            status = rules.finish_attempt(
-                doc,
-                exit_code=exit_code,
-                reason=reason,
-                status_reason=final_reason or status_reason,
-                now=now_ms(),
-                retryable=retryable and not terminated,
-            )
+            # Whoever stopped the task on purpose said why (timeout, Spot interruption,
+            # preemption); that beats what the task's own stop event says.
+            stopping = item.extra.pop("stopping", None) or {}
+            if doc.get("isTerminated"):
+                status_reason, retryable = doc.get("statusReason") or status_reason, False
+            elif stopping:
+                status_reason, retryable = stopping["reason"], stopping["retryable"]
+            if stopping.get("requeue") and not doc.get("isTerminated"):
+                rules.requeue(doc, status_reason)
+                status = rules.RUNNABLE
+            else:
+                status = rules.finish_attempt(
+                    doc,
+                    exit_code=exit_code,
+                    reason=reason,
+                    status_reason=status_reason,
+                    now=now_ms(),
+                    retryable=retryable,
+                )
             ce = item.extra.pop("ce", None)
             self.jobs._index(item)
             ops = [self.store.replace_op(item)]
@@ -78,5 +90,21 @@ class Attempts:
             try:
                 self.store.transact(ops)
                 return status
+            except ConflictError:
+                continue
+
+    def mark_stopping(self, job_id: str, attempt: int, *, reason: str, retryable: bool, requeue: bool = False) -> str | None:
+        """Record why the attempt is about to be stopped; returns its task ARN to stop, or
+        None when the attempt is no longer running."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.extra.get("attempt") != attempt:
+                return None
+            if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
+                return None
+            item.extra["stopping"] = {"reason": reason, "retryable": retryable, "requeue": requeue}
+            try:
+                self.jobs.save(item)
+                return item.doc["container"].get("taskArn")
             except ConflictError:
                 continue

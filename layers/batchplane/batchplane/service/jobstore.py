@@ -39,6 +39,10 @@ class JobStore:
         # Retried attempts go back to the front of their queue (rank 0), as in AWS Batch.
         rank = "0" if status == rules.RUNNABLE and doc["attempts"] else "1"
         item.gsi1sk = f"{rank}{doc['createdAt']:013d}#{doc['jobId']}"
+        if item.extra.get("status") != status:
+            # When the job entered its status: RUNNABLE jobs wait from then (time limits,
+            # GetJobQueueSnapshot's earliestTimeAtPosition).
+            item.extra["since"] = now_ms()
         item.extra["status"] = status
         if status in rules.TERMINAL:
             item.extra["expiresAt"] = now_ms() // 1000 + settings().job_retention_days * 86400

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..clock import now_ms
 from ..domain import compute, scheduling
 from ..domain import jobs as rules
 from ..errors import ConflictError
@@ -27,6 +28,12 @@ class Scheduler:
         self.attempts = Attempts(store)
         self.launcher = launcher
 
+    def spot_clusters(self) -> list[str]:
+        """ECS clusters of the EC2 and SPOT compute environments (where instances live)."""
+        items, _ = self.store.query_index("CE")
+        return [i.doc["ecsClusterArn"] for i in items
+                if i.doc.get("ecsClusterArn") and not compute.is_fargate(i.doc)]
+
     def promote(self, job_id: str) -> None:
         """SUBMITTED -> RUNNABLE (PENDING once dependencies exist)."""
         item = self.jobs.get(job_id)
@@ -40,14 +47,10 @@ class Scheduler:
 
     def schedule(self, *, sweep: bool = False) -> int:
         """One scheduling pass over every queue; returns how many attempts were dispatched.
-        ``sweep`` (the periodic tick) also promotes SUBMITTED jobs whose stream record was
-        lost, so that no job waits forever."""
+        ``sweep`` is the periodic tick's extra work: see ``sweep``."""
         queues_docs = self.resources.all_job_queues()
         if sweep:
-            for q in queues_docs:
-                stale, _ = self.store.query_index(listing(q["jobQueueName"], rules.SUBMITTED), limit=1000)
-                for item in stale:
-                    self.promote(item.doc["jobId"])
+            self.sweep(queues_docs)
         ce_items = self.store.query_index("CE")[0]
         environments: dict[str, scheduling.Environment] = {}
         for ce in ce_items:
@@ -98,6 +101,48 @@ class Scheduler:
             except ConflictError:
                 pass  # it moved on; the reason no longer matters
         return dispatched
+
+    def sweep(self, queues: list[dict[str, Any]]) -> None:
+        """What no event triggers: SUBMITTED jobs whose stream record was lost, attempts
+        past their timeout (ECS has no timeouts of its own), and jobStateTimeLimitActions."""
+        now = now_ms()
+        for q in queues:
+            name = q["jobQueueName"]
+            for item in self.jobs.queued(name, rules.SUBMITTED, 1000):
+                self.promote(item.doc["jobId"])
+            for status in (rules.STARTING, rules.RUNNING):
+                for item in self.jobs.queued(name, status, 1000):
+                    self._enforce_timeout(item, now)
+            if q.get("jobStateTimeLimitActions"):
+                for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
+                    self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
+
+    def _enforce_timeout(self, item: Item, now: int) -> None:
+        seconds = (item.doc.get("timeout") or {}).get("attemptDurationSeconds")
+        started = item.doc.get("startedAt") or item.extra.get("since")
+        if not seconds or not started or now < started + seconds * 1000 or item.extra.get("stopping"):
+            return
+        task = self.attempts.mark_stopping(
+            item.doc["jobId"], item.extra["attempt"], reason=rules.TIMEOUT_REASON, retryable=False
+        )
+        if task:
+            self.launcher.stop(task, rules.TIMEOUT_REASON)
+
+    def _apply_time_limit(self, item: Item, actions: list[dict[str, Any]], now: int) -> None:
+        """Cancel a RUNNABLE job stuck for one of the queue's reasons (AWS's wording)."""
+        reason = item.doc.get("statusReason") or ""
+        waited_ms = now - int(item.extra.get("since") or now)
+        for action in actions:
+            if reason.startswith(action["reason"]) and waited_ms >= action["maxTimeSeconds"] * 1000:
+                doc = item.doc
+                doc["isCancelled"] = True
+                rules.move(doc, rules.FAILED, f"Canceled by JobStateTimeLimit action due to reason: {action['reason']}")
+                doc["stoppedAt"] = now
+                try:
+                    self.jobs.save(item)
+                except ConflictError:
+                    pass  # it started or was cancelled meanwhile
+                return
 
     def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
         """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.

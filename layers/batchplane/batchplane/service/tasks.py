@@ -12,6 +12,7 @@ from typing import Any
 
 from ..domain import jobs as rules
 from .attempts import Attempts
+from .scheduler import Scheduler
 
 STARTED_BY = "batchplane"
 CONTAINER = "default"
@@ -20,6 +21,7 @@ CONTAINER = "default"
 _STOP_CODES = {
     "EssentialContainerExited": (rules.ESSENTIAL_EXITED, True),
     "UserInitiated": (None, False),
+    "SpotInterruption": (rules.interrupted_reason(None), True),
 }
 
 
@@ -59,6 +61,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
     if detail.get("lastStatus") == "RUNNING":
         attempts.task_running(
             job_id, attempt, task_arn=task_arn, log_stream=stream,
+            container_instance=detail.get("containerInstanceArn"),
             started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
         )
         return rules.RUNNING
@@ -83,3 +86,19 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
         started_at=_ms(detail.get("startedAt")),
         retryable=retryable,
     )
+
+
+def on_spot_interruption(scheduler: Scheduler, detail: dict[str, Any]) -> int:
+    """EC2 Spot Instance Interruption Warning: stop every attempt on the instance now, so
+    that its retry starts elsewhere within the two minutes' notice; returns how many."""
+    instance = detail.get("instance-id")
+    if not instance:
+        return 0
+    reason = rules.interrupted_reason(instance)
+    stopped = 0
+    for job_id, attempt in scheduler.launcher.attempts_on_instance(instance, scheduler.spot_clusters()):
+        task = scheduler.attempts.mark_stopping(job_id, attempt, reason=reason, retryable=True)
+        if task:
+            scheduler.launcher.stop(task, reason)
+            stopped += 1
+    return stopped
