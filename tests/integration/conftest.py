@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from batchplane import aws, config, wiring
+from batchplane.local import moto_fixes
 from batchplane.local.router import Function
 from batchplane.local.stack import create_resources
 from batchplane.local.template import Template
@@ -36,6 +37,7 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    moto_fixes.install()  # the TransactWriteItems local mode runs (see its docstring)
     with mock_aws():
         config.settings.cache_clear()
         aws.reset()

@@ -1,7 +1,7 @@
 """moto's server, in this process, on loopback.
 
 DynamoDB is linearizable per item: a conditional write either sees the latest version or
-fails. moto's server handles requests on many threads without a lock, so two conditional
+fails (see also moto_fixes for TransactWriteItems). moto's server handles requests on many threads without a lock, so two conditional
 writes to one item could both pass their check. The emulator therefore runs DynamoDB
 requests one at a time, which is what makes local mode (and its race tests) honest about
 "never dispatched twice".
@@ -15,6 +15,8 @@ from typing import Any
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from . import moto_fixes
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -38,6 +40,7 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     def start(self) -> str:
+        moto_fixes.install()
         app = _SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self._thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)

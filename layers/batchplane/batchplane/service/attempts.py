@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..clock import now_ms
 from ..domain import jobs as rules
 from ..errors import ConflictError
-from ..store import DynamoStore
+from ..domain.scheduling import decayed
+from ..store import DynamoStore, Item
 from .jobstore import JobStore, mvcpus
+from .resources import Resources
 
 
 class Attempts:
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
         self.jobs = JobStore(store)
+        self.resources = Resources(store)
 
     def task_running(self, job_id: str, attempt: int, *, task_arn: str, log_stream: str | None,
                      started_at: int, container_instance: str | None = None) -> None:
@@ -89,7 +94,36 @@ class Attempts:
                 ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(doc)}))
             try:
                 self.store.transact(ops)
-                return status
+            except ConflictError:
+                continue
+            if doc.get("shareIdentifier") and doc.get("startedAt"):
+                self._record_share_usage(item.extra["queue"], doc)
+            return status
+
+    def _record_share_usage(self, queue: str, doc: dict[str, Any]) -> None:
+        """Add the finished attempt's vCPU-time to its share's decayed usage (fair share
+        with shareDecaySeconds > 0), as average milli-vCPUs over the decay window."""
+        q = self.resources.job_queue(queue).doc
+        if not q.get("schedulingPolicyArn"):
+            return
+        decay = self.resources.scheduling_policy(q["schedulingPolicyArn"]).doc["fairsharePolicy"]["shareDecaySeconds"]
+        if decay <= 0:
+            return
+        now = now_ms()
+        added = mvcpus(doc) * max(0, now - doc["startedAt"]) / (decay * 1000)
+        share = doc["shareIdentifier"]
+        while True:
+            item = self.store.get(f"SHARES#{queue}", f"SHARE#{share}")
+            if item is None:
+                item = Item(pk=f"SHARES#{queue}", sk=f"SHARE#{share}", doc={"share": share, "usage": added, "at": now})
+                write = self.store.put_new
+            else:
+                item.doc["usage"] = decayed(item.doc["usage"], item.doc["at"], now, decay) + added
+                item.doc["at"] = now
+                write = self.store.replace
+            try:
+                write(item)
+                return
             except ConflictError:
                 continue
 

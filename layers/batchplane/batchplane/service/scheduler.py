@@ -18,6 +18,7 @@ from .resources import Resources
 
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 500  # jobs per queue considered in one pass
+PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 
 
 class Scheduler:
@@ -48,50 +49,39 @@ class Scheduler:
     def schedule(self, *, sweep: bool = False) -> int:
         """One scheduling pass over every queue; returns how many attempts were dispatched.
         ``sweep`` is the periodic tick's extra work: see ``sweep``."""
-        queues_docs = self.resources.all_job_queues()
+        queue_docs = self.resources.all_job_queues()
         if sweep:
-            self.sweep(queues_docs)
+            self.sweep(queue_docs)
         ce_items = self.store.query_index("CE")[0]
-        environments: dict[str, scheduling.Environment] = {}
-        for ce in ce_items:
-            doc = ce.doc
-            ceiling = compute.max_vcpus(doc)
-            usage = self.store.counters(ce.pk, "USAGE")
-            environments[doc["computeEnvironmentArn"]] = scheduling.Environment(
-                name=doc["computeEnvironmentArn"],
-                enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
-                platform=compute.platform(doc),
-                max_mvcpus=None if ceiling is None else ceiling * 1000,
-                used_mvcpus=usage.get("mvcpus", 0),
-            )
-        queues = []
+        ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in ce_items}
+        environments = {arn: self._environment(doc) for arn, doc in ce_docs.items()}
+        queues: list[scheduling.Queue] = []
         runnable: dict[str, list[scheduling.Candidate]] = {}
+        running: list[scheduling.Running] = []
         items_by_id: dict[str, Item] = {}
-        for q in queues_docs:
-            queues.append(
-                scheduling.Queue(
-                    name=q["jobQueueName"],
-                    priority=q["priority"],
-                    environments=[e["computeEnvironment"] for e in q["computeEnvironmentOrder"]],
-                )
-            )
-            items, _ = self.store.query_index(listing(q["jobQueueName"], rules.RUNNABLE), limit=RUNNABLE_WINDOW)
-            runnable[q["jobQueueName"]] = [
-                scheduling.Candidate(
-                    job_id=i.doc["jobId"],
-                    queue=q["jobQueueName"],
-                    mvcpus=mvcpus(i.doc),
-                    platform=i.doc.get("platformCapabilities", ["EC2"])[0],
-                    reason=i.doc.get("statusReason"),
-                )
-                for i in items
-            ]
+        for q in queue_docs:
+            name = q["jobQueueName"]
+            items = self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
             items_by_id.update({i.doc["jobId"]: i for i in items})
-        result = scheduling.plan(queues, environments, runnable)
+            runnable[name] = [_candidate(i, name) for i in items]
+            queue = scheduling.Queue(
+                name=name, priority=q["priority"],
+                environments=[e["computeEnvironment"] for e in q["computeEnvironmentOrder"]],
+                preempts=(q.get("tags") or {}).get(PREEMPTION_TAG) == "enabled",
+            )
+            # Fair share and preemption need what runs now; plain FIFO queues do not.
+            if items and (q.get("schedulingPolicyArn") or queue.preempts or self._preemptible(q, queue_docs)):
+                running += [_running(i, name, ce_docs) for status in (rules.STARTING, rules.RUNNING)
+                            for i in self.jobs.queued(name, status, 10_000)]
+            if q.get("schedulingPolicyArn"):
+                queue.fairshare = self._fairshare(q, running)
+            queues.append(queue)
+        result = scheduling.plan(queues, environments, runnable, running)
+        for victim, preemptor in result.preemptions:
+            self._preempt(victim, preemptor)
         dispatched = 0
         for candidate, ce_arn in result.placements:
-            ce_doc = next(c.doc for c in ce_items if c.doc["computeEnvironmentArn"] == ce_arn)
-            if self._dispatch(items_by_id[candidate.job_id], ce_doc):
+            if self._dispatch(items_by_id[candidate.job_id], ce_docs[ce_arn]):
                 dispatched += 1
         for job_id, reason in result.reasons.items():
             item = items_by_id[job_id]
@@ -101,6 +91,62 @@ class Scheduler:
             except ConflictError:
                 pass  # it moved on; the reason no longer matters
         return dispatched
+
+    def _environment(self, doc: dict[str, Any]) -> scheduling.Environment:
+        ceiling = compute.max_vcpus(doc)
+        usage = self.store.counters(f"CE#{doc['computeEnvironmentName']}", "USAGE")
+        return scheduling.Environment(
+            name=doc["computeEnvironmentArn"],
+            enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
+            platform=compute.platform(doc),
+            max_mvcpus=None if ceiling is None else ceiling * 1000,
+            used_mvcpus=usage.get("mvcpus", 0),
+        )
+
+    @staticmethod
+    def _preemptible(q: dict[str, Any], queue_docs: list[dict[str, Any]]) -> bool:
+        """Whether a higher-priority preempting queue shares an environment with ``q``."""
+        mine = {e["computeEnvironment"] for e in q["computeEnvironmentOrder"]}
+        return any(
+            (o.get("tags") or {}).get(PREEMPTION_TAG) == "enabled" and o["priority"] > q["priority"]
+            and mine & {e["computeEnvironment"] for e in o["computeEnvironmentOrder"]}
+            for o in queue_docs
+        )
+
+    def _fairshare(self, q: dict[str, Any], running: list[scheduling.Running]) -> scheduling.FairShare:
+        policy = self.resources.scheduling_policy(q["schedulingPolicyArn"]).doc["fairsharePolicy"]
+        usage: dict[str, float] = {}
+        for r in running:
+            if r.queue == q["jobQueueName"]:
+                usage[r.share or ""] = usage.get(r.share or "", 0.0) + r.mvcpus
+        for share, past in self.share_history(q["jobQueueName"], policy["shareDecaySeconds"]).items():
+            usage[share] = usage.get(share, 0.0) + past
+        return scheduling.FairShare(
+            compute_reservation=policy["computeReservation"],
+            weights={d["shareIdentifier"]: float(d.get("weightFactor", 1.0)) for d in policy["shareDistribution"]},
+            usage=usage,
+        )
+
+    def share_history(self, queue: str, decay_seconds: int) -> dict[str, float]:
+        """Each share's finished work, decayed to now, as average milli-vCPUs."""
+        if decay_seconds <= 0:
+            return {}
+        now = now_ms()
+        return {
+            i.doc["share"]: scheduling.decayed(i.doc["usage"], i.doc["at"], now, decay_seconds)
+            for i in self.store.query_partition(f"SHARES#{queue}", "SHARE#")
+        }
+
+    def _preempt(self, victim: scheduling.Running, preemptor: scheduling.Candidate) -> None:
+        reason = (f"Preempted by job {preemptor.job_id} of higher-priority job queue "
+                  f"{preemptor.queue}; requeued without using an attempt")
+        item = self.jobs.get(victim.job_id)
+        if item is None:
+            return
+        task = self.attempts.mark_stopping(victim.job_id, item.extra.get("attempt", 0),
+                                           reason=reason, retryable=True, requeue=True)
+        if task:
+            self.launcher.stop(task, reason)
 
     def sweep(self, queues: list[dict[str, Any]]) -> None:
         """What no event triggers: SUBMITTED jobs whose stream record was lost, attempts
@@ -212,3 +258,22 @@ def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) 
         }
     )
     return env
+
+
+def _candidate(item: Item, queue: str) -> scheduling.Candidate:
+    doc = item.doc
+    return scheduling.Candidate(
+        job_id=doc["jobId"], queue=queue, mvcpus=mvcpus(doc),
+        platform=doc.get("platformCapabilities", ["EC2"])[0], reason=doc.get("statusReason"),
+        share=doc.get("shareIdentifier"), priority=int(doc.get("schedulingPriority") or 0),
+    )
+
+
+def _running(item: Item, queue: str, ce_docs: dict[str, dict[str, Any]]) -> scheduling.Running:
+    ce_name = item.extra.get("ce", "")
+    arn = next((a for a, d in ce_docs.items() if d["computeEnvironmentName"] == ce_name), ce_name)
+    return scheduling.Running(
+        job_id=item.doc["jobId"], queue=queue, environment=arn, mvcpus=mvcpus(item.doc),
+        started_at=int(item.doc.get("startedAt") or item.extra.get("since") or 0),
+        share=item.doc.get("shareIdentifier"), stopping=bool(item.extra.get("stopping")),
+    )

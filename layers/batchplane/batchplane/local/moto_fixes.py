@@ -1,0 +1,122 @@
+"""Two faults of moto's DynamoDB TransactWriteItems that local mode cannot live with.
+
+moto (5.x) backs up every table a transaction touches with ``copy.deepcopy`` before
+applying it, and on a failed condition swaps the copies back in. That costs time in
+proportion to the whole table on every transaction, and the swapped-in copy carries a
+copy of the stream shard, so every open stream reader keeps polling a shard that never
+receives another record: after the first lost race, the local scheduler would never
+hear of new jobs again. batchplane loses conditional transactions by design (two
+schedulers racing for one job), so local mode installs this per-item rollback instead.
+
+The logic otherwise follows moto's own implementation (Apache-2.0), operation by
+operation, with the same errors.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+
+def _key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _raw_key(table: Any, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_value, range_value
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    saved: list[tuple[Any, DynamoType, DynamoType | None, Any]] = []
+    stream_lengths: dict[str, tuple[Any, int]] = {}
+    target_items: set[tuple[str, str]] = set()
+    errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+
+    def rollback() -> None:
+        for table, hash_value, range_value, old in reversed(saved):
+            if range_value is not None:
+                if old is None:
+                    table.items[hash_value].pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = old
+            elif old is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = old
+        for table, length in stream_lengths.values():
+            del table.stream_shard.items[length:]
+
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            table = self.get_table(table_name)
+            key = _key(table, op_type, op)
+            marker = (str(table_name), str(dict(sorted(key.items()))))
+            if marker in target_items:
+                raise MultipleTransactionsException()
+            target_items.add(marker)
+            if table.stream_shard is not None and table_name not in stream_lengths:
+                stream_lengths[table_name] = (table, len(table.stream_shard.items))
+            hash_value, range_value = _raw_key(table, key)
+            current = self.get_item(table_name, key)
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+            condition = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            if condition is not None:
+                if not get_filter_expression(condition, names, values).expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            kwargs = {"condition_expression": condition, "expression_attribute_names": names,
+                      "expression_attribute_values": values}
+            if op_type == "Put":
+                self.put_item(table_name, op["Item"], **kwargs)
+            elif op_type == "Delete":
+                self.delete_item(table_name, key, **kwargs)
+            elif op_type == "Update":
+                self.update_item(table_name, key, update_expression=op["UpdateExpression"], **kwargs)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            rollback()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - moto reports every other failure per item too
+            errors.append((type(e).__name__, str(e), original_item))
+    if any(code is not None for code, _, _ in errors):
+        rollback()
+        raise TransactionCanceledException(errors)
+
+
+def install() -> None:
+    """Replace moto's TransactWriteItems in this process (idempotent)."""
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
