@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import metering
 from .config import settings
 
 _lock = threading.Lock()
@@ -24,6 +25,7 @@ def client(service: str) -> Any:
             found = boto3.session.Session().client(
                 service, region_name=settings().region, config=_CONFIG
             )
+            metering.instrument(found)  # a no-op unless the cost meter is on
             _clients[service] = found
         return found
 

@@ -11,10 +11,26 @@ class LaunchRequest:
     """One attempt to start: everything a task runner needs, nothing it must look up."""
 
     job: dict[str, Any]  # the job as DescribeJobs shows it
-    attempt: int  # from 1
+    attempt: int  # from 1, as AWS_BATCH_JOB_ATTEMPT counts
+    run: int  # from 1, every dispatch of the job (a preempted attempt runs again)
     queue_name: str
     compute_environment: dict[str, Any]
     environment: dict[str, str] = field(default_factory=dict)  # AWS_BATCH_* and user vars
+
+
+STARTED_BY = "batchplane"
+
+
+def started_by(run: int) -> str:
+    """The task's startedBy: who started it and which run of the job it is (ECS allows 36
+    letters, digits, -, / and _)."""
+    return f"{STARTED_BY}/{run}"
+
+
+def run_of(started: str) -> int | None:
+    """The run number in a startedBy written by ``started_by``."""
+    prefix, _, run = started.partition("/")
+    return int(run) if prefix == STARTED_BY and run.isdigit() else None
 
 
 class TaskLauncher(Protocol):
@@ -22,7 +38,8 @@ class TaskLauncher(Protocol):
     back through ECS Task State Change events."""
 
     def launch(self, request: LaunchRequest) -> str:
-        """Start the attempt; returns its task ARN. Must be idempotent per (job, attempt)."""
+        """Start the attempt; returns its task ARN. Must be idempotent per (job, run), and
+        report ``started_by(run)`` as the task's startedBy."""
         ...
 
     def stop(self, task_arn: str, reason: str) -> None:
@@ -30,7 +47,7 @@ class TaskLauncher(Protocol):
         ...
 
     def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
-        """(job id, attempt) of every attempt running on an EC2 instance of ``clusters``."""
+        """(job id, run) of every attempt running on an EC2 instance of ``clusters``."""
         ...
 
 

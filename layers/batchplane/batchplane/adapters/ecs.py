@@ -7,7 +7,8 @@ from typing import Any
 from .. import aws
 from ..domain import jobdefs
 from ..ports import LaunchRequest
-from ..service.tasks import CONTAINER, STARTED_BY
+from ..ports import run_of, started_by
+from ..service.tasks import CONTAINER
 
 LOG_GROUP = "/aws/batch/job"
 
@@ -86,8 +87,8 @@ class EcsLauncher:
             "cluster": cluster,
             "taskDefinition": self._task_definition(job, fargate),
             "overrides": {"containerOverrides": [override]},
-            "startedBy": STARTED_BY,
-            "clientToken": f"{job['jobId']}-{request.attempt}",
+            "startedBy": started_by(request.run),
+            "clientToken": f"{job['jobId']}-{request.run}",
             "count": 1,
         }
         if fargate:
@@ -115,10 +116,11 @@ class EcsLauncher:
                 if not arns:
                     continue
                 for task in self.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]:
+                    run = run_of(task.get("startedBy", ""))
                     for override in task.get("overrides", {}).get("containerOverrides", []):
                         env = {e["name"]: e["value"] for e in override.get("environment", [])}
-                        if "AWS_BATCH_JOB_ID" in env:
-                            found.append((env["AWS_BATCH_JOB_ID"], int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))))
+                        if "AWS_BATCH_JOB_ID" in env and run is not None:
+                            found.append((env["AWS_BATCH_JOB_ID"], run))
         return found
 
     def stop(self, task_arn: str, reason: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -13,10 +14,27 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from ..errors import BatchError, ClientException
 from ..service.jobs import request_key
 from ..wiring import Services, services
-from . import validation
+from . import extensions, validation
 
 logger = Logger(child=True)
-app = APIGatewayRestResolver(strip_prefixes=["/prod"])
+
+
+class _Resolver(APIGatewayRestResolver):
+    """powertools keeps the event being resolved in a class attribute
+    (``BaseRouter.current_event``), which is safe on Lambda (one event per process at a
+    time) but not when one process resolves events on several threads, as local mode's
+    threaded front port does: a request could read another request's body. Resolving one
+    event at a time keeps every request to its own event."""
+
+    _lock = threading.Lock()
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self._lock:
+            return super().resolve(event, context)
+
+
+app = _Resolver(strip_prefixes=["/prod"])
+app.include_router(extensions.router)  # triggers and schedules: /v1/batchplane/*
 
 MAX_BODY = 1024 * 1024  # bytes; API Gateway allows 10 MiB but no Batch request needs that
 
@@ -43,6 +61,7 @@ OPERATIONS: dict[str, Operation] = {
     "ListJobs": lambda s, b: s.jobs.list(b),
     "CancelJob": lambda s, b: s.jobs.cancel(b),
     "TerminateJob": lambda s, b: s.jobs.cancel(b, terminate=True),
+    "GetJobQueueSnapshot": lambda s, b: s.jobs.snapshot(b),
 }
 PATHS = {path: op for path, op in validation.operation_names().items()}
 
@@ -57,6 +76,8 @@ def _body() -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as e:
         raise ClientException(f"The request body is not valid JSON: {e}.") from e
+    except RecursionError as e:  # e.g. 5000 nested "[": json.loads gives up on the stack
+        raise ClientException("The request body nests JSON too deeply for a Batch request.") from e
     if not isinstance(body, dict):
         raise ClientException("The request body must be a JSON object.")
     return body

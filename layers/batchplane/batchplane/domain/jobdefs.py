@@ -165,9 +165,27 @@ def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
             "containerProperties needs a MEMORY resourceRequirement of at least 4 MiB "
             "(or the deprecated memory)."
         )
-    if "FARGATE" in platforms:
-        fargate_resources(props, "containerProperties.resourceRequirements")
+    check_platforms(props, platforms, "containerProperties.resourceRequirements")
     return props
+
+
+def check_platforms(container: dict[str, Any], platforms: list[str], what: str) -> None:
+    """The resource rules of each platform the job may run on."""
+    if "EC2" in platforms:
+        ec2_resources(container, what)
+    if "FARGATE" in platforms:
+        fargate_resources(container, what)
+
+
+def ec2_resources(container: dict[str, Any], what: str) -> None:
+    """AWS: "For Amazon EC2 resources, you must specify at least one vCPU." (It also keeps
+    the scheduler's milli-vCPU accounting from rounding a job down to nothing.)"""
+    vcpu = requirements(container)["VCPU"]
+    if vcpu < 1:
+        raise ClientException(
+            f"{what}: jobs on EC2 resources need a VCPU of at least 1; got {vcpu:g}. "
+            "Fractional vCPUs below 1 are for Fargate."
+        )
 
 
 def fargate_resources(container: dict[str, Any], what: str) -> None:

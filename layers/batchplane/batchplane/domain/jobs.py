@@ -171,8 +171,9 @@ def new_job(
             "The job needs at least a VCPU and a MEMORY (>= 4 MiB) requirement from its job "
             "definition or containerOverrides."
         )
-    if "FARGATE" in doc["platformCapabilities"]:
-        jobdefs.fargate_resources(container, "containerOverrides.resourceRequirements")
+    jobdefs.check_platforms(
+        container, doc["platformCapabilities"], "containerOverrides.resourceRequirements"
+    )
     return doc
 
 

@@ -34,6 +34,7 @@ RESERVED = (
     "CAPACITY:FAIRSHARE_COMPUTE_RESERVATION - The rest of the queue's capacity is reserved"
     " for share identifiers that have no jobs yet (computeReservation)."
 )
+PREEMPTED = "Preempted by job"
 
 
 @dataclass
@@ -149,6 +150,9 @@ def _place(job: Candidate, ces: list[Environment], out: Plan) -> bool:
 
 
 def _reason(job: Candidate, reason: str, out: Plan) -> None:
+    # A preempted job keeps saying so while it waits for the capacity it lost.
+    if reason == NO_CAPACITY and (job.reason or "").startswith(PREEMPTED):
+        return
     if reason != job.reason:
         out.reasons[job.job_id] = reason
 

@@ -18,7 +18,8 @@ from typing import Any
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
 from ..ports import LaunchRequest
-from ..service.tasks import CONTAINER, STARTED_BY, log_stream_name
+from ..ports import started_by
+from ..service.tasks import CONTAINER, log_stream_name
 
 # What a local attempt inherits from this machine; everything else comes from the job.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
@@ -61,16 +62,16 @@ class LocalProcessLauncher:
         # One virtual EC2 instance per compute environment hosts its local tasks; an
         # interruption replaces it, as a Spot reclaim would.
         self._instances: dict[str, str] = {}
-        self._by_attempt: dict[tuple[str, int], str] = {}
+        self._by_run: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
     # -- TaskLauncher -----------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> str:
-        key = (request.job["jobId"], request.attempt)
+        key = (request.job["jobId"], request.run)
         with self._lock:
-            if key in self._by_attempt:  # idempotent, like RunTask's clientToken
-                return self._by_attempt[key]
+            if key in self._by_run:  # idempotent, like RunTask's clientToken
+                return self._by_run[key]
             task_id = uuid.uuid4().hex
             ce = request.compute_environment["computeEnvironmentName"]
             s = settings()
@@ -78,7 +79,7 @@ class LocalProcessLauncher:
             task = _Task(arn, request)
             task.instance = self._instance(ce)
             self._tasks[arn] = task
-            self._by_attempt[key] = arn
+            self._by_run[key] = arn
         threading.Thread(target=self._run, args=(task,), name=f"task-{task_id[:8]}", daemon=True).start()
         return arn
 
@@ -91,7 +92,7 @@ class LocalProcessLauncher:
 
     def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
         with self._lock:
-            found = [(t.request.job["jobId"], t.request.attempt) for t in self._tasks.values()
+            found = [(t.request.job["jobId"], t.request.run) for t in self._tasks.values()
                      if t.instance == instance_id and not t.done.is_set()]
             for ce, current in list(self._instances.items()):
                 if current == instance_id:
@@ -161,7 +162,7 @@ class LocalProcessLauncher:
                 + f"{task.request.compute_environment['computeEnvironmentName']}/{task.instance}",
                 "lastStatus": last_status,
                 "desiredStatus": "STOPPED" if last_status == "STOPPED" else "RUNNING",
-                "startedBy": STARTED_BY,
+                "startedBy": started_by(task.request.run),
                 "launchType": "LOCAL",
                 "overrides": {"containerOverrides": [{"name": CONTAINER, "environment": env}]},
                 **detail,

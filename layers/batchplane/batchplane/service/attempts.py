@@ -19,12 +19,12 @@ class Attempts:
         self.jobs = JobStore(store)
         self.resources = Resources(store)
 
-    def task_running(self, job_id: str, attempt: int, *, task_arn: str, log_stream: str | None,
+    def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
                      started_at: int, container_instance: str | None = None) -> None:
         """STARTING -> RUNNING when the attempt's task reports it runs."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("attempt") != attempt or item.doc["status"] != rules.STARTING:
+            if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
                 return  # duplicate, late or foreign event
             doc = item.doc
             rules.move(doc, rules.RUNNING)
@@ -43,7 +43,7 @@ class Attempts:
     def task_stopped(
         self,
         job_id: str,
-        attempt: int,
+        run: int,
         *,
         task_arn: str | None,
         exit_code: int | None,
@@ -57,7 +57,7 @@ class Attempts:
         or None when the event was a duplicate or late."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("attempt") != attempt:
+            if item is None or item.extra.get("run") != run:
                 return None
             doc = item.doc
             if doc["status"] not in (rules.STARTING, rules.RUNNING):
@@ -127,12 +127,12 @@ class Attempts:
             except ConflictError:
                 continue
 
-    def mark_stopping(self, job_id: str, attempt: int, *, reason: str, retryable: bool, requeue: bool = False) -> str | None:
+    def mark_stopping(self, job_id: str, run: int, *, reason: str, retryable: bool, requeue: bool = False) -> str | None:
         """Record why the attempt is about to be stopped; returns its task ARN to stop, or
         None when the attempt is no longer running."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("attempt") != attempt:
+            if item is None or item.extra.get("run") != run:
                 return None
             if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
                 return None

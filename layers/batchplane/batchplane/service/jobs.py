@@ -14,13 +14,14 @@ from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import TaskLauncher
 from ..store import DynamoStore, Item
-from .jobstore import JOB_SK, JobStore, job_pk, listing
+from .jobstore import JOB_SK, JobStore, job_pk, listing, mvcpus
 from .resources import Resources, _page_size
 
 
 MAX_DESCRIBE = 100
 LIST_STATUSES = rules.STATUSES
 SUBMIT_KEY_TTL_S = 24 * 3600
+SNAPSHOT_SIZE = 100
 
 
 class Jobs:
@@ -164,6 +165,47 @@ class Jobs:
         if index < len(statuses):
             out["nextToken"] = json.dumps({"s": index, "t": token})
         return out
+
+    # -- GetJobQueueSnapshot -----------------------------------------------------------
+
+    def snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The first 100 RUNNABLE jobs in the order the scheduler considers them, and
+        what the queue uses now."""
+        if not isinstance(request.get("jobQueue"), str):
+            raise ClientException("jobQueue is required.")
+        queue = self.resources.job_queue(request["jobQueue"]).doc
+        name = queue["jobQueueName"]
+        now = now_ms()
+        front = self.jobs.queued(name, rules.RUNNABLE, SNAPSHOT_SIZE)
+        if queue.get("schedulingPolicyArn"):
+            # Within a fair-share queue the scheduler orders by schedulingPriority first.
+            front.sort(key=lambda i: -int(i.doc.get("schedulingPriority") or 0))
+        usage: dict[str, float] = {}
+        for status in (rules.STARTING, rules.RUNNING):
+            for item in self.jobs.queued(name, status, 10_000):
+                share = item.doc.get("shareIdentifier") or ""
+                usage[share] = usage.get(share, 0.0) + mvcpus(item.doc) / 1000
+        utilization: dict[str, Any] = {
+            "totalCapacityUsage": [{"capacityUnit": "VCPU", "quantity": sum(usage.values())}],
+            "lastUpdatedAt": now,
+        }
+        if queue.get("schedulingPolicyArn"):
+            top = sorted(usage.items(), key=lambda kv: -kv[1])[:20]
+            utilization["fairshareUtilization"] = {
+                "activeShareCount": len(usage),
+                "topCapacityUtilization": [
+                    {"shareIdentifier": share, "capacityUsage": [{"capacityUnit": "VCPU", "quantity": q}]}
+                    for share, q in top
+                ],
+            }
+        return {
+            "frontOfQueue": {
+                "jobs": [{"jobArn": i.doc["jobArn"], "earliestTimeAtPosition": int(i.extra.get("since") or i.doc["createdAt"])}
+                         for i in front],
+                "lastUpdatedAt": now,
+            },
+            "queueUtilization": utilization,
+        }
 
     # -- CancelJob / TerminateJob -----------------------------------------------------
 

@@ -119,7 +119,7 @@ class Resources:
                 f"Compute environment {doc['computeEnvironmentName']} is used by job queue(s) "
                 f"{', '.join(users)}: remove it from their computeEnvironmentOrder first."
             )
-        self.store.delete(item.pk, HEAD, item.version)
+        self._delete(item, "Compute environment", doc["computeEnvironmentName"])
         self.store.delete(item.pk, "USAGE")
         if self.provisioner is not None:
             self.provisioner.delete_environment(doc)
@@ -186,7 +186,7 @@ class Resources:
                 f"Job queue {item.doc['jobQueueName']} is ENABLED: disable it with "
                 "UpdateJobQueue state=DISABLED before deleting it."
             )
-        self.store.delete(item.pk, HEAD, item.version)
+        self._delete(item, "Job queue", item.doc["jobQueueName"])
         return {}
 
     # -- scheduling policies ----------------------------------------------------------
@@ -239,7 +239,7 @@ class Resources:
             raise ClientException(
                 f"Scheduling policy {item.doc['name']} is used by job queue(s) {', '.join(users)}."
             )
-        self.store.delete(item.pk, HEAD, item.version)
+        self._delete(item, "Scheduling policy", item.doc["name"])
         return {}
 
     # -- job definitions --------------------------------------------------------------
@@ -389,6 +389,18 @@ class Resources:
                 return {}
             except ConflictError:
                 continue
+
+    def _delete(self, item: Item, what: str, name: str) -> None:
+        """Delete ``item`` if nobody changed it since it was read (a concurrent delete or
+        update loses nothing and gets a client error, not a 500)."""
+        try:
+            self.store.delete(item.pk, item.sk, item.version)
+        except ConflictError as e:
+            if self.store.get(item.pk, item.sk) is None:
+                raise ClientException(f"{what} {name} does not exist: another request deleted it.") from e
+            raise ClientException(
+                f"{what} {name} was changed by another request at the same time; read it again and retry."
+            ) from e
 
     def _replace(self, item: Item, what: str) -> None:
         try:

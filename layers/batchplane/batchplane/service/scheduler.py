@@ -69,8 +69,9 @@ class Scheduler:
                 environments=[e["computeEnvironment"] for e in q["computeEnvironmentOrder"]],
                 preempts=(q.get("tags") or {}).get(PREEMPTION_TAG) == "enabled",
             )
-            # Fair share and preemption need what runs now; plain FIFO queues do not.
-            if items and (q.get("schedulingPolicyArn") or queue.preempts or self._preemptible(q, queue_docs)):
+            # Fair share (with work waiting) and preemption need what runs now; plain FIFO
+            # queues do not.
+            if (items and q.get("schedulingPolicyArn")) or queue.preempts or self._preemptible(q, queue_docs):
                 running += [_running(i, name, ce_docs) for status in (rules.STARTING, rules.RUNNING)
                             for i in self.jobs.queued(name, status, 10_000)]
             if q.get("schedulingPolicyArn"):
@@ -138,12 +139,12 @@ class Scheduler:
         }
 
     def _preempt(self, victim: scheduling.Running, preemptor: scheduling.Candidate) -> None:
-        reason = (f"Preempted by job {preemptor.job_id} of higher-priority job queue "
+        reason = (f"{scheduling.PREEMPTED} {preemptor.job_id} of higher-priority job queue "
                   f"{preemptor.queue}; requeued without using an attempt")
         item = self.jobs.get(victim.job_id)
         if item is None:
             return
-        task = self.attempts.mark_stopping(victim.job_id, item.extra.get("attempt", 0),
+        task = self.attempts.mark_stopping(victim.job_id, item.extra.get("run", 0),
                                            reason=reason, retryable=True, requeue=True)
         if task:
             self.launcher.stop(task, reason)
@@ -169,7 +170,7 @@ class Scheduler:
         if not seconds or not started or now < started + seconds * 1000 or item.extra.get("stopping"):
             return
         task = self.attempts.mark_stopping(
-            item.doc["jobId"], item.extra["attempt"], reason=rules.TIMEOUT_REASON, retryable=False
+            item.doc["jobId"], item.extra["run"], reason=rules.TIMEOUT_REASON, retryable=False
         )
         if task:
             self.launcher.stop(task, rules.TIMEOUT_REASON)
@@ -195,10 +196,11 @@ class Scheduler:
         The transaction is what makes each attempt start once however many schedulers run."""
         doc = item.doc
         attempt = len(doc["attempts"]) + 1
+        run = int(item.extra.get("run") or 0) + 1
         rules.move(doc, rules.STARTING, None)
         doc.pop("statusReason", None)
         item.extra["ce"] = ce["computeEnvironmentName"]
-        item.extra["attempt"] = attempt
+        item.extra["run"] = run
         self.jobs._index(item)
         ceiling = compute.max_vcpus(ce)
         need = mvcpus(doc)
@@ -213,6 +215,7 @@ class Scheduler:
         request = LaunchRequest(
             job=doc,
             attempt=attempt,
+            run=run,
             queue_name=item.extra["queue"],
             compute_environment=ce,
             environment=attempt_environment(doc, item.extra["queue"], ce["computeEnvironmentName"], attempt),
@@ -221,19 +224,19 @@ class Scheduler:
             task_arn = self.launcher.launch(request)
         except Exception as e:  # noqa: BLE001 - any launch failure ends the attempt, never loses the job
             log.exception("launch failed for %s", doc["jobId"])
-            self.attempts.task_stopped(doc["jobId"], attempt, task_arn=None, exit_code=None,
+            self.attempts.task_stopped(doc["jobId"], run, task_arn=None, exit_code=None,
                               reason=str(e)[:255], status_reason="Task failed to start", retryable=True)
             return False
-        if self._record_task(doc["jobId"], attempt, task_arn):
+        if self._record_task(doc["jobId"], run, task_arn):
             # TerminateJob came while the task was starting: it had no task to stop yet.
             self.launcher.stop(task_arn, "Terminated while starting")
         return True
 
-    def _record_task(self, job_id: str, attempt: int, task_arn: str) -> bool:
+    def _record_task(self, job_id: str, run: int, task_arn: str) -> bool:
         """Note the attempt's task on the job; True if the job was terminated meanwhile."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("attempt") != attempt:
+            if item is None or item.extra.get("run") != run:
                 return False
             if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
                 return False

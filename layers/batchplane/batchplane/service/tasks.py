@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import jobs as rules
+from ..ports import run_of
 from .attempts import Attempts
 from .scheduler import Scheduler
 
-STARTED_BY = "batchplane"
 CONTAINER = "default"
 
 # stopCode -> (statusReason, retryable). Anything else: the task's stoppedReason.
@@ -50,9 +50,9 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
     """Apply one ECS Task State Change; returns the job's new status or None if ignored."""
     env = batch_environment(detail)
     job_id = env.get("AWS_BATCH_JOB_ID")
-    if not job_id or not str(detail.get("startedBy", "")).startswith(STARTED_BY):
+    run = run_of(str(detail.get("startedBy", "")))
+    if not job_id or run is None:
         return None
-    attempt = int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))
     task_arn = detail["taskArn"]
     item = attempts.jobs.get(job_id)
     if item is None:
@@ -60,7 +60,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
     stream = log_stream_name(item.doc["jobDefinition"], task_arn)
     if detail.get("lastStatus") == "RUNNING":
         attempts.task_running(
-            job_id, attempt, task_arn=task_arn, log_stream=stream,
+            job_id, run, task_arn=task_arn, log_stream=stream,
             container_instance=detail.get("containerInstanceArn"),
             started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
         )
@@ -77,7 +77,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
         status_reason, retryable = rules.TIMEOUT_REASON, False
     return attempts.task_stopped(
         job_id,
-        attempt,
+        run,
         task_arn=task_arn,
         exit_code=container.get("exitCode"),
         reason=container.get("reason"),
@@ -96,8 +96,8 @@ def on_spot_interruption(scheduler: Scheduler, detail: dict[str, Any]) -> int:
         return 0
     reason = rules.interrupted_reason(instance)
     stopped = 0
-    for job_id, attempt in scheduler.launcher.attempts_on_instance(instance, scheduler.spot_clusters()):
-        task = scheduler.attempts.mark_stopping(job_id, attempt, reason=reason, retryable=True)
+    for job_id, run in scheduler.launcher.attempts_on_instance(instance, scheduler.spot_clusters()):
+        task = scheduler.attempts.mark_stopping(job_id, run, reason=reason, retryable=True)
         if task:
             scheduler.launcher.stop(task, reason)
             stopped += 1

@@ -1,0 +1,120 @@
+"""Events out: every job status change becomes a "Batch Job State Change" event.
+
+The events are made from the table's stream (NEW_AND_OLD_IMAGES), never by the code that
+changes a job: a change is committed to DynamoDB first and its stream record stays until
+the publisher has put the event, so a crash anywhere loses no event (it can only repeat
+one). The event is AWS Batch's:
+
+    {"version": "0", "id", "detail-type": "Batch Job State Change", "source", "account",
+     "time", "region", "resources": [jobArn], "detail": <the job as DescribeJobs shows it>}
+
+with two differences:
+
+- ``source`` is ``BATCHPLANE_EVENT_SOURCE`` (default ``batchplane``): EventBridge keeps
+  ``aws.*`` sources for AWS services. A rule written for AWS Batch changes one line,
+  ``"source": ["aws.batch"]`` -> ``"source": ["batchplane"]``.
+- ``detail.batchplaneEventId`` is ``<jobId>:<version>``, the job item's version that made
+  the change. PutEvents lets EventBridge choose the event ``id``, and a record retried
+  after a crash is put again with a new ``id``, so consumers deduplicate on
+  ``batchplaneEventId`` instead; the version also orders one job's events.
+
+No event is made for SUBMITTED (as in AWS Batch), nor for writes that keep the status.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ..config import settings
+from ..domain import jobs as rules
+from ..store.dynamodb import deserialize
+
+DETAIL_TYPE = "Batch Job State Change"
+EVENT_ID = "batchplaneEventId"
+MAX_ENTRY_BYTES = 256 * 1024  # PutEvents' limit for one entry
+
+
+class PublishError(Exception):
+    """EventBridge refused or failed an entry; the stream record is retried."""
+
+
+def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The PutEvents entry for one DynamoDB stream record (as Lambda delivers it), or None
+    when the record is not a job status change."""
+    stream = record.get("dynamodb") or {}
+    if "NewImage" not in stream:
+        return None  # REMOVE (TTL expiry): the job did not change status
+    new = deserialize(stream["NewImage"])
+    if new.get("sk") != "JOB":
+        return None
+    doc = new["doc"]
+    status = doc["status"]
+    old_status = deserialize(stream["OldImage"])["doc"]["status"] if "OldImage" in stream else None
+    if status == rules.SUBMITTED or status == old_status:
+        return None
+    detail = {**doc, EVENT_ID: f"{doc['jobId']}:{new['version']}"}
+    # When the change was committed: the stream record's time (the job document has no
+    # time for every status).
+    at = stream.get("ApproximateCreationDateTime")
+    when = datetime.fromtimestamp(float(at), UTC) if at is not None else datetime.now(UTC)
+    s = settings()
+    entry = {
+        "Time": when,
+        "Source": s.event_source,
+        "DetailType": DETAIL_TYPE,
+        "Resources": [doc["jobArn"]],
+        "Detail": json.dumps(detail, separators=(",", ":")),
+        "EventBusName": s.event_bus_name,
+    }
+    if _size(entry) > MAX_ENTRY_BYTES:
+        entry["Detail"] = json.dumps(_trimmed(detail), separators=(",", ":"))
+    return entry
+
+
+def _size(entry: dict[str, Any]) -> int:
+    """PutEvents' own size formula for one entry."""
+    return (
+        14  # Time
+        + len(entry["Source"].encode())
+        + len(entry["DetailType"].encode())
+        + len(entry["Detail"].encode())
+        + sum(len(r.encode()) for r in entry["Resources"])
+    )
+
+
+def _trimmed(detail: dict[str, Any]) -> dict[str, Any]:
+    """A job too large for one event (huge environment, parameters or reasons): its
+    summary, with ``detailTruncated`` so consumers know to call DescribeJobs."""
+    out = rules.summary(detail)
+    out.update({k: detail[k] for k in ("jobQueue", EVENT_ID) if k in detail})
+    out["detailTruncated"] = True
+    return out
+
+
+class StateChangePublisher:
+    """Puts state change entries on the bus (boto3 ``events``; moto's in local mode)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def publish(self, entries: list[dict[str, Any]]) -> None:
+        """Put up to 10 entries; PublishError if EventBridge failed any of them."""
+        if not entries:
+            return
+        out = self.client.put_events(Entries=entries)
+        if out.get("FailedEntryCount"):
+            failed = [e for e in out.get("Entries", []) if e.get("ErrorCode")]
+            raise PublishError(
+                f"EventBridge failed {len(failed)} of {len(entries)} entries: "
+                + "; ".join(f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}" for e in failed)
+            )
+
+    def publish_record(self, record: dict[str, Any]) -> bool:
+        """Publish the state change of one stream record; False if it was none."""
+        entry = state_change(record)
+        if entry is None:
+            return False
+        self.publish([entry])
+        return True
