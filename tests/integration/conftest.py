@@ -11,13 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from batchplane import aws, config, wiring
 from batchplane.local import moto_fixes
 from batchplane.local.router import Function
 from batchplane.local.stack import create_resources
 from batchplane.local.template import Template
+from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "batchplane-test"

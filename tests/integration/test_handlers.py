@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import boto3
-
 from batchplane.local.router import Function
 from batchplane.store.dynamodb import Item
 from batchplane.wiring import services
@@ -34,7 +33,9 @@ def _seed_sample_job() -> None:
     services().store.replace(item)
 
 
-def test_create_compute_environment_event_creates_its_ecs_cluster(functions: dict[str, Function], moto_env: dict[str, Any]) -> None:
+def test_create_compute_environment_event_creates_its_ecs_cluster(
+    functions: dict[str, Function], moto_env: dict[str, Any]
+) -> None:
     out = functions["ApiFunction"].invoke(load_event("api/createcomputeenvironment.json"))
     assert out["statusCode"] == 200, out
     name = json.loads(out["body"])["computeEnvironmentName"]
@@ -50,13 +51,18 @@ def test_create_compute_environment_event_creates_its_ecs_cluster(functions: dic
 def test_bad_json_event_is_a_client_exception(functions: dict[str, Function]) -> None:
     out = functions["ApiFunction"].invoke(load_event("api/bad-json.json"))
     assert out["statusCode"] == 400
-    assert out["multiValueHeaders"]["x-amzn-errortype"] == ["ClientException"] or out.get("headers", {}).get("x-amzn-errortype") == "ClientException"
+    assert (
+        out["multiValueHeaders"]["x-amzn-errortype"] == ["ClientException"]
+        or out.get("headers", {}).get("x-amzn-errortype") == "ClientException"
+    )
     body = json.loads(out["body"])
     assert body["__type"] == "ClientException"
     assert "not valid JSON" in body["message"]
 
 
-def test_submit_event_replayed_with_same_invocation_id_gives_one_job(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+def test_submit_event_replayed_with_same_invocation_id_gives_one_job(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
     event = load_event("api/submitjob.json")
     first = functions["ApiFunction"].invoke(event)
     again = functions["ApiFunction"].invoke(load_event("api/submitjob.json"))
@@ -77,13 +83,17 @@ def test_describe_and_list_tags_events(functions: dict[str, Function], ec2_envir
         assert body["__type"] == "ClientException" and "does not exist" in body["message"]
 
 
-def test_stream_insert_promotes_and_runs_the_job_on_ecs(functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]) -> None:
+def test_stream_insert_promotes_and_runs_the_job_on_ecs(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
     _seed_sample_job()
     result = functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
     assert result == {"batchItemFailures": []}
     job = _job()
     assert job["status"] == "STARTING"
-    tasks = moto_env["ecs"].describe_tasks(cluster=ec2_environment["cluster"], tasks=[job["container"]["taskArn"]])["tasks"]
+    tasks = moto_env["ecs"].describe_tasks(cluster=ec2_environment["cluster"], tasks=[job["container"]["taskArn"]])[
+        "tasks"
+    ]
     assert len(tasks) == 1
     env = {e["name"]: e["value"] for e in tasks[0]["overrides"]["containerOverrides"][0]["environment"]}
     assert env["AWS_BATCH_JOB_ID"] == JOB_ID
@@ -118,7 +128,9 @@ def test_task_events_end_the_attempt_once(functions: dict[str, Function], ec2_en
     assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
 
 
-def test_failed_task_with_attempts_left_goes_back_to_runnable(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+def test_failed_task_with_attempts_left_goes_back_to_runnable(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
     _seed_sample_job()
     item = services().jobs.get(JOB_ID)
     assert item is not None
@@ -137,18 +149,24 @@ def test_failed_task_with_attempts_left_goes_back_to_runnable(functions: dict[st
     assert job["status"] == "STARTING"
 
 
-def test_tick_sweeps_a_job_whose_stream_record_was_lost(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+def test_tick_sweeps_a_job_whose_stream_record_was_lost(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
     _seed_sample_job()
     functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
     assert _job()["status"] == "STARTING"
 
 
-def test_spot_warning_for_an_unknown_instance_stops_nothing(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+def test_spot_warning_for_an_unknown_instance_stops_nothing(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
     out = functions["EventsFunction"].invoke(load_event("events/spot-interruption.json"))
     assert out == {"status": "INTERRUPTED", "stopped": 0}
 
 
-def test_spot_warning_stops_the_attempts_on_that_instance_and_retries_them(functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]) -> None:
+def test_spot_warning_stops_the_attempts_on_that_instance_and_retries_them(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
     _seed_sample_job()
     item = services().jobs.get(JOB_ID)
     assert item is not None

@@ -24,3 +24,8 @@ def advance(seconds: float) -> None:
         raise ValueError("the clock only moves forward")
     with _lock:
         _offset_ms += int(seconds * 1000)
+
+
+def now_iso() -> str:
+    """The clock as EventBridge's ``time`` field: ISO 8601, UTC, second precision."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_ms() / 1000))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .. import aws
 from ..domain import jobdefs
-from ..ports import LaunchRequest
-from ..ports import run_of, started_by
+from ..ports import LaunchRequest, run_of, started_by
 from ..service.tasks import CONTAINER
 
 LOG_GROUP = "/aws/batch/job"
@@ -151,7 +151,5 @@ class EcsProvisioner:
 
     def delete_environment(self, ce: dict[str, Any]) -> None:
         if ce.get("ecsClusterArn"):
-            try:
+            with contextlib.suppress(self.ecs.exceptions.ClusterNotFoundException):
                 self.ecs.delete_cluster(cluster=ce["ecsClusterArn"])
-            except self.ecs.exceptions.ClusterNotFoundException:
-                pass

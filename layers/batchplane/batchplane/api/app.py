@@ -63,7 +63,7 @@ OPERATIONS: dict[str, Operation] = {
     "TerminateJob": lambda s, b: s.jobs.cancel(b, terminate=True),
     "GetJobQueueSnapshot": lambda s, b: s.jobs.snapshot(b),
 }
-PATHS = {path: op for path, op in validation.operation_names().items()}
+PATHS = dict(validation.operation_names().items())
 
 
 def _body() -> dict[str, Any]:

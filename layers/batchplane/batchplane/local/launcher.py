@@ -4,6 +4,7 @@ the local event router, and stdout/stderr in CloudWatch Logs (``/aws/batch/job``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,15 +16,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import clock
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
-from ..ports import LaunchRequest
-from ..ports import started_by
+from ..ports import LaunchRequest, started_by
 from ..service.tasks import CONTAINER, log_stream_name
 
 # What a local attempt inherits from this machine; everything else comes from the job.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
 FLUSH_SECONDS = 0.2
+
+
+def _now() -> float:
+    """Seconds on batchplane's clock, which tests move forward; job times must agree with it."""
+    return clock.now_ms() / 1000
 
 
 def _iso(ts: float) -> str:
@@ -135,10 +141,8 @@ class LocalProcessLauncher:
 
         def kill_later() -> None:
             if not task.done.wait(wait):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
         threading.Thread(target=kill_later, daemon=True).start()
 
@@ -151,7 +155,7 @@ class LocalProcessLauncher:
             "detail-type": "ECS Task State Change",
             "source": "aws.ecs",
             "account": s.account_id,
-            "time": _iso(time.time()),
+            "time": _iso(_now()),
             "region": s.region,
             "resources": [task.arn],
             "detail": {
@@ -177,7 +181,7 @@ class LocalProcessLauncher:
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         env.update(self.extra_env)
         env.update(request.environment)
-        started = time.time()
+        started = _now()
         if not command:
             self._stopped(task, started, stop_code="TaskFailedToStart", exit_code=None,
                           reason=(f"CannotStartContainerError: job has no command and local mode "
@@ -232,7 +236,7 @@ class LocalProcessLauncher:
             container["exitCode"] = exit_code
         if reason:
             container["reason"] = reason
-        now = time.time()
+        now = _now()
         detail: dict[str, Any] = {
             "stopCode": stop_code,
             "stoppedReason": stopped_reason or (
@@ -253,10 +257,8 @@ class LocalProcessLauncher:
     # -- logs -------------------------------------------------------------------------
 
     def _create_stream(self, stream: str) -> None:
-        try:
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
             self.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        except self.logs.exceptions.ResourceAlreadyExistsException:
-            pass
 
     def _pump(self, proc: subprocess.Popen[bytes], stream: str) -> None:
         """Copy the attempt's output to its log stream, a batch every FLUSH_SECONDS."""
@@ -264,7 +266,7 @@ class LocalProcessLauncher:
         batch: list[dict[str, Any]] = []
         last = time.monotonic()
         for raw in iter(proc.stdout.readline, b""):
-            batch.append({"timestamp": int(time.time() * 1000),
+            batch.append({"timestamp": clock.now_ms(),
                           "message": raw.decode("utf-8", "replace").rstrip("\n")})
             if time.monotonic() - last > FLUSH_SECONDS or len(batch) >= 1000:
                 self._put(stream, batch)

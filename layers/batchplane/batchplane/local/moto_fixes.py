@@ -91,11 +91,10 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             condition = op.get("ConditionExpression")
             names = op.get("ExpressionAttributeNames")
             values = op.get("ExpressionAttributeValues")
-            if condition is not None:
-                if not get_filter_expression(condition, names, values).expr(current):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original_item = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original_item)
+            if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    original_item = current.to_json()["Attributes"]
+                raise ConditionalCheckFailed(item=original_item)
             kwargs = {"condition_expression": condition, "expression_attribute_names": names,
                       "expression_attribute_values": values}
             if op_type == "Put":

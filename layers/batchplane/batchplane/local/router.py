@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
+from .. import clock
 from ..config import settings
 from .template import FunctionSpec, Template
 
@@ -141,7 +141,7 @@ class Router:
             event = {
                 "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                 "source": "aws.scheduler", "account": settings().account_id,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "time": clock.now_iso(),
                 "region": settings().region, "resources": [], "detail": {},
             }
             self._safe_invoke(fn, event)
@@ -197,4 +197,4 @@ class Router:
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     it = iter(items)
-    return [c for c in iter(lambda: list(itertools.islice(it, size)), [])]
+    return list(iter(lambda: list(itertools.islice(it, size)), []))
