@@ -16,9 +16,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    new = record.dynamodb.new_image if record.dynamodb else None
-    if new and new.get("status") == "SUBMITTED":
-        services().scheduler.promote(new["doc"]["jobId"])
+    change = record.dynamodb
+    if change and change.new_image and change.keys.get("sk") == "JOB":
+        services().reactions.job_changed(change.new_image, change.old_image)
 
 
 @logger.inject_lambda_context

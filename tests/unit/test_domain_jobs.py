@@ -114,7 +114,7 @@ def with_retry(**strategy: Any) -> dict[str, Any]:
 # The legal moves, written from the Batch job lifecycle rather than copied from the code.
 EXPECTED = {
     SUBMITTED: {PENDING, RUNNABLE, FAILED},
-    PENDING: {RUNNABLE, FAILED},
+    PENDING: {RUNNABLE, SUCCEEDED, FAILED},  # SUCCEEDED: an array parent whose children all succeeded
     RUNNABLE: {STARTING, FAILED},
     STARTING: {RUNNING, RUNNABLE, SUCCEEDED, FAILED},  # RUNNABLE: the task failed to start
     RUNNING: {RUNNABLE, SUCCEEDED, FAILED},  # RUNNABLE: a failed attempt is retried

@@ -29,7 +29,7 @@ QUEUED = (SUBMITTED, PENDING, RUNNABLE)  # CancelJob ends these; later states ig
 # The legal moves. A failed attempt with attempts left goes back to RUNNABLE.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     SUBMITTED: (PENDING, RUNNABLE, FAILED),
-    PENDING: (RUNNABLE, FAILED),
+    PENDING: (RUNNABLE, SUCCEEDED, FAILED),  # an array parent ends from PENDING
     RUNNABLE: (STARTING, FAILED),
     STARTING: (RUNNING, RUNNABLE, SUCCEEDED, FAILED),
     RUNNING: (RUNNABLE, SUCCEEDED, FAILED),

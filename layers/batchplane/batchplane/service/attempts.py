@@ -6,8 +6,8 @@ from typing import Any
 
 from ..clock import now_ms
 from ..domain import jobs as rules
-from ..errors import ConflictError
 from ..domain.scheduling import decayed
+from ..errors import ConflictError
 from ..store import DynamoStore, Item
 from .jobstore import JobStore, mvcpus
 from .resources import Resources
@@ -88,8 +88,7 @@ class Attempts:
                     retryable=retryable,
                 )
             ce = item.extra.pop("ce", None)
-            self.jobs._index(item)
-            ops = [self.store.replace_op(item)]
+            ops = self.jobs.save_ops(item)
             if ce:
                 ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(doc)}))
             try:
@@ -127,7 +126,9 @@ class Attempts:
             except ConflictError:
                 continue
 
-    def mark_stopping(self, job_id: str, run: int, *, reason: str, retryable: bool, requeue: bool = False) -> str | None:
+    def mark_stopping(
+        self, job_id: str, run: int, *, reason: str, retryable: bool, requeue: bool = False
+    ) -> str | None:
         """Record why the attempt is about to be stopped; returns its task ARN to stop, or
         None when the attempt is no longer running."""
         while True:

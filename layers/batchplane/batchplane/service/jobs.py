@@ -9,14 +9,15 @@ from typing import Any
 
 from .. import arns
 from ..clock import now_ms
-from ..domain import checks, compute
+from ..domain import arrays, checks, compute
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
-from ..ports import TaskLauncher
+from ..ports import TaskLauncher, Workflows
 from ..store import DynamoStore, Item
+from .arrays import Arrays
+from .dependencies import Dependencies
 from .jobstore import JOB_SK, JobStore, job_pk, listing, mvcpus
 from .resources import Resources, _page_size
-
 
 MAX_DESCRIBE = 100
 LIST_STATUSES = rules.STATUSES
@@ -25,11 +26,14 @@ SNAPSHOT_SIZE = 100
 
 
 class Jobs:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher | None = None) -> None:
+    def __init__(self, store: DynamoStore, launcher: TaskLauncher | None = None,
+                 workflows: Workflows | None = None) -> None:
         self.store = store
         self.jobs = JobStore(store)
         self.resources = Resources(store)
         self.launcher = launcher  # TerminateJob stops running attempts through it
+        self.workflows = workflows  # cancelling an array parent fans out to its children
+        self.arrays = Arrays(store, Dependencies(store, workflows), launcher)
 
     def get(self, job_id: str) -> Item | None:
         return self.jobs.get(job_id)
@@ -56,9 +60,11 @@ class Jobs:
             )
         self._check_share(request, queue)
         self._check_platform(queue, definition)
-        for unsupported in ("arrayProperties", "dependsOn", "nodeOverrides"):
-            if request.get(unsupported):
-                raise ClientException(f"{unsupported} is not supported yet by batchplane.")
+        if request.get("nodeOverrides"):
+            raise ClientException("nodeOverrides is not supported yet: batchplane runs no multi-node jobs.")
+        size = arrays.array_size(request)
+        deps = arrays.dependencies(request, size)
+        self._check_dependencies(deps, size)
 
         if request_key:
             existing = self.store.get(f"SUBMIT#{request_key}", "#")
@@ -73,9 +79,12 @@ class Jobs:
             definition=definition,
             now=now_ms(),
         )
+        doc["dependsOn"] = deps
+        if size is not None:
+            doc["arrayProperties"] = {"size": size}
         item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={"queue": queue["jobQueueName"]})
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
-        ops = [self.jobs.new_op(item)]
+        ops = self.jobs.new_ops(item)
         if request_key:
             ops.append(
                 self.store.put_new_op(
@@ -94,6 +103,20 @@ class Jobs:
                 raise
             return existing.doc
         return answer
+
+    def _check_dependencies(self, deps: list[dict[str, str]], size: int | None) -> None:
+        ids = [d["jobId"] for d in deps if "jobId" in d]
+        if len(set(ids)) != len(ids):
+            raise ClientException("dependsOn lists the same job twice.")
+        found = {i.doc["jobId"]: i.doc for i in self.store.batch_get([(job_pk(j), JOB_SK) for j in ids])}
+        for dep in deps:
+            if "jobId" not in dep:
+                continue
+            if dep["jobId"] not in found:
+                raise ClientException(f"dependsOn names job {dep['jobId']}, which does not exist.")
+            if dep.get("type") == arrays.N_TO_N:
+                assert size is not None
+                arrays.check_n_to_n(dep["jobId"], found[dep["jobId"]], size)
 
     def _check_share(self, request: dict[str, Any], queue: dict[str, Any]) -> None:
         fair_share = bool(queue.get("schedulingPolicyArn"))
@@ -135,11 +158,13 @@ class Jobs:
             raise ClientException(f"DescribeJobs takes at most {MAX_DESCRIBE} job IDs; got {len(ids)}.")
         wanted = [arns.name_from(i, "job") for i in checks.strings(ids, "jobs")]
         found = {i.doc["jobId"]: i.doc for i in self.store.batch_get([(job_pk(j), JOB_SK) for j in wanted])}
-        return {"jobs": [found[j] for j in dict.fromkeys(wanted) if j in found]}
+        return {"jobs": [self.arrays.described(found[j]) for j in dict.fromkeys(wanted) if j in found]}
 
     def list(self, request: dict[str, Any]) -> dict[str, Any]:
-        if request.get("arrayJobId") or request.get("multiNodeJobId"):
-            raise ClientException("Listing array or multi-node children is not supported yet.")
+        if request.get("multiNodeJobId"):
+            raise ClientException("multiNodeJobId: batchplane runs no multi-node jobs yet.")
+        if request.get("arrayJobId"):
+            return self._list_children(request)
         if not request.get("jobQueue"):
             raise ClientException("ListJobs needs jobQueue.")
         queue = self.resources.job_queue(request["jobQueue"]).doc["jobQueueName"]
@@ -164,6 +189,24 @@ class Jobs:
         out: dict[str, Any] = {"jobSummaryList": summaries}
         if index < len(statuses):
             out["nextToken"] = json.dumps({"s": index, "t": token})
+        return out
+
+    def _list_children(self, request: dict[str, Any]) -> dict[str, Any]:
+        parent = self.jobs.get(arns.name_from(request["arrayJobId"], "job"))
+        if parent is None or "size" not in (parent.doc.get("arrayProperties") or {}):
+            raise ClientException(f"arrayJobId {request['arrayJobId']} is not an array job.")
+        limit = _page_size(request.get("maxResults"), 100, 1000)
+        status = request.get("jobStatus")
+        filters = _filters(request.get("filters"))
+        if status is not None:
+            checks.one_of(status, LIST_STATUSES, "jobStatus")
+        token = request.get("nextToken")
+        if token is not None and (not isinstance(token, str) or not token.isdigit()):
+            raise ClientException("The nextToken is not valid: use the value ListJobs returned.")
+        docs, after = self.arrays.children(parent.doc, None if filters else status, int(token or 0), limit)
+        out: dict[str, Any] = {"jobSummaryList": [rules.summary(d) for d in docs if _matches(d, filters)]}
+        if after is not None:
+            out["nextToken"] = str(after)
         return out
 
     # -- GetJobQueueSnapshot -----------------------------------------------------------
@@ -200,8 +243,11 @@ class Jobs:
             }
         return {
             "frontOfQueue": {
-                "jobs": [{"jobArn": i.doc["jobArn"], "earliestTimeAtPosition": int(i.extra.get("since") or i.doc["createdAt"])}
-                         for i in front],
+                "jobs": [
+                    {"jobArn": i.doc["jobArn"],
+                     "earliestTimeAtPosition": int(i.extra.get("since") or i.doc["createdAt"])}
+                    for i in front
+                ],
                 "lastUpdatedAt": now,
             },
             "queueUtilization": utilization,
@@ -222,27 +268,41 @@ class Jobs:
             item = self.jobs.get(arns.name_from(job_id, "job"))
             if item is None:
                 raise ClientException(f"Job {job_id} does not exist.")
-            doc = item.doc
-            status = doc["status"]
-            if status in rules.QUEUED:
-                doc["isCancelled"] = True
-                if terminate:
-                    doc["isTerminated"] = True
-                rules.move(doc, rules.FAILED, reason)
-                doc["stoppedAt"] = now_ms()
-            elif terminate and status in (rules.STARTING, rules.RUNNING) and not doc["isTerminated"]:
-                doc["isTerminated"] = True
-                doc["statusReason"] = reason
-            else:
-                return {}  # CancelJob leaves STARTING/RUNNING alone; terminal jobs stay as they are
+            stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
+            if stop_task is None:
+                return {}  # CancelJob leaves STARTING/RUNNING alone; ended jobs stay ended
+            if item.doc.get("arrayProperties", {}).get("size"):
+                # The parent's children go the same way, in chunks, by the fan-out workflow.
+                item.extra["fanout"] = "terminate" if terminate else "cancel"
             try:
                 self.jobs.save(item)
             except ConflictError:
                 continue  # the job moved meanwhile: decide again on its new state
-            task = doc["container"].get("taskArn")
-            if doc["status"] != rules.FAILED and task and self.launcher:
-                self.launcher.stop(task, reason)
+            if item.extra.get("fanout") in ("cancel", "terminate") and self.workflows is not None:
+                self.workflows.start_array(item.doc["jobId"], item.extra["fanout"],
+                                           item.doc["arrayProperties"]["size"])
+            if stop_task and self.launcher:
+                self.launcher.stop(stop_task, reason)
             return {}
+
+
+def cancel_decision(doc: dict[str, Any], reason: str, terminate: bool, now: int) -> str | None:
+    """Apply CancelJob (or TerminateJob) to ``doc`` as AWS does. Returns None when nothing
+    changes, else the task ARN to stop once the change is saved ("" for none)."""
+    status = doc["status"]
+    if status in rules.QUEUED:
+        doc["isCancelled"] = True
+        if terminate:
+            doc["isTerminated"] = True
+        rules.move(doc, rules.FAILED, reason)
+        doc["stoppedAt"] = now
+        return ""
+    if terminate and status in (rules.STARTING, rules.RUNNING) and not doc["isTerminated"]:
+        doc["isTerminated"] = True
+        doc["statusReason"] = reason
+        return doc["container"].get("taskArn") or ""
+    return None
+
 
 def request_key(caller: str, invocation_id: str | None, body: bytes | str) -> str | None:
     """The submission key for SubmitJob retries (see docs: botocore resends the same

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..clock import now_ms
 from ..config import settings
-from ..domain import jobdefs
+from ..domain import arrays, jobdefs
 from ..domain import jobs as rules
 from ..store import DynamoStore, Item
 
@@ -52,25 +52,41 @@ class JobStore:
 
     def save(self, item: Item) -> None:
         """Compare-and-swap the job; ConflictError if it changed since it was read."""
-        self._index(item)
-        self.store.replace(item)
+        ops = self.save_ops(item)
+        if len(ops) == 1:
+            self.store.transact_or_put(ops[0])
+        else:
+            self.store.transact(ops)
 
-    def get(self, job_id: str) -> Item | None:
-        return self.store.get(job_pk(job_id), JOB_SK)
-
-    def save(self, item: Item) -> None:
-        """Compare-and-swap the job; ConflictError if it changed since it was read."""
+    def save_ops(self, item: Item) -> list[dict[str, Any]]:
+        """``save`` as entries of a transaction: the job, and its array parent's child
+        counters when an array child changes status."""
+        before = item.extra.get("status")
         self._index(item)
-        self.store.replace(item)
+        return [self.store.replace_op(item), *self._counter_ops(item, before)]
 
-    def save_op(self, item: Item) -> dict[str, Any]:
-        """``save`` as one entry of a transaction."""
+    def new_ops(self, item: Item) -> list[dict[str, Any]]:
         self._index(item)
-        return self.store.replace_op(item)
+        return [self.store.put_new_op(item), *self._counter_ops(item, None)]
 
-    def new_op(self, item: Item) -> dict[str, Any]:
-        self._index(item)
-        return self.store.put_new_op(item)
+    def _counter_ops(self, item: Item, before: str | None) -> list[dict[str, Any]]:
+        parent = item.extra.get("parent")
+        after = item.extra["status"]
+        if not parent or before == after:
+            return []
+        deltas = {after: 1}
+        if before:
+            deltas[before] = -1
+        shard = int(item.extra["index"]) % arrays.COUNTER_SHARDS
+        return [self.store.add_op(f"ARRAY#{parent}", f"COUNT#{shard:02d}", deltas)]
+
+    def child_summary(self, parent_id: str) -> dict[str, int]:
+        """How many children of an array are in each status (its statusSummary)."""
+        total: dict[str, int] = {}
+        for item in self.store.query_partition(f"ARRAY#{parent_id}", "COUNT#", raw=True):
+            for status in rules.STATUSES:
+                total[status] = total.get(status, 0) + int(item.get(status, 0))
+        return total
 
     def queued(self, queue: str, status: str, limit: int) -> list[Item]:
         """The first ``limit`` jobs of a queue in ``status``, in dispatch order."""

@@ -13,7 +13,8 @@ from ..errors import ConflictError
 from ..ports import LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from .attempts import Attempts
-from .jobstore import JobStore, listing, mvcpus
+from .dependencies import Dependencies
+from .jobstore import JobStore, mvcpus
 from .resources import Resources
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,13 @@ PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 
 
 class Scheduler:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher) -> None:
+    def __init__(self, store: DynamoStore, launcher: TaskLauncher, dependencies: Dependencies) -> None:
         self.store = store
         self.jobs = JobStore(store)
         self.resources = Resources(store)
         self.attempts = Attempts(store)
         self.launcher = launcher
+        self.dependencies = dependencies
 
     def spot_clusters(self) -> list[str]:
         """ECS clusters of the EC2 and SPOT compute environments (where instances live)."""
@@ -36,15 +38,8 @@ class Scheduler:
                 if i.doc.get("ecsClusterArn") and not compute.is_fargate(i.doc)]
 
     def promote(self, job_id: str) -> None:
-        """SUBMITTED -> RUNNABLE (PENDING once dependencies exist)."""
-        item = self.jobs.get(job_id)
-        if item is None or item.doc["status"] != rules.SUBMITTED:
-            return
-        rules.move(item.doc, rules.RUNNABLE)
-        try:
-            self.jobs.save(item)
-        except ConflictError:
-            pass  # moved by someone else (cancelled, or promoted by a duplicate event)
+        """SUBMITTED -> PENDING or RUNNABLE (see Dependencies.admit)."""
+        self.dependencies.admit(job_id)
 
     def schedule(self, *, sweep: bool = False) -> int:
         """One scheduling pass over every queue; returns how many attempts were dispatched.
@@ -201,13 +196,12 @@ class Scheduler:
         doc.pop("statusReason", None)
         item.extra["ce"] = ce["computeEnvironmentName"]
         item.extra["run"] = run
-        self.jobs._index(item)
         ceiling = compute.max_vcpus(ce)
         need = mvcpus(doc)
         limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
         try:
             self.store.transact([
-                self.store.replace_op(item),
+                *self.jobs.save_ops(item),
                 self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits),
             ])
         except ConflictError:
@@ -252,6 +246,9 @@ class Scheduler:
 def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) -> dict[str, str]:
     """The variables every attempt sees: the user's, then AWS_BATCH_* (which users cannot set)."""
     env = {v["name"]: v.get("value", "") for v in doc["container"].get("environment", [])}
+    index = (doc.get("arrayProperties") or {}).get("index")
+    if index is not None:
+        env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
     env.update(
         {
             "AWS_BATCH_JOB_ID": doc["jobId"],

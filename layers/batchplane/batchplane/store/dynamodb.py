@@ -311,8 +311,20 @@ class DynamoStore:
                 return items, encode_token(last)
             kwargs["ExclusiveStartKey"] = last
 
-    def query_partition(self, pk: str, sk_prefix: str, forward: bool = True) -> list[Item]:
-        """Every item under one pk whose sk starts with ``sk_prefix``."""
+    def transact_or_put(self, op: dict[str, Any]) -> None:
+        """One transaction entry (a conditional Put) written on its own: half the cost of
+        a one-item transaction."""
+        put = op["Put"]
+        try:
+            self.client.put_item(**put)
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(str(e)) from e
+            raise
+
+    def query_partition(self, pk: str, sk_prefix: str, forward: bool = True, raw: bool = False) -> list[Any]:
+        """Every item under one pk whose sk starts with ``sk_prefix`` (``raw``: as plain
+        attribute maps, for counter items that have no ``doc``)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
@@ -323,7 +335,7 @@ class DynamoStore:
         items: list[Item] = []
         while True:
             out = self.client.query(**kwargs)
-            items += [Item.from_dynamo(r) for r in out.get("Items", [])]
+            items += [deserialize(r) if raw else Item.from_dynamo(r) for r in out.get("Items", [])]
             if not out.get("LastEvaluatedKey"):
                 return items
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

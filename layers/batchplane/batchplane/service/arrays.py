@@ -1,0 +1,146 @@
+"""Array jobs: materializing children in chunks (driven by the fan-out state machine),
+cascading cancels, the parent's outcome, and listing children."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import arns
+from ..clock import now_ms
+from ..domain import arrays
+from ..domain import jobs as rules
+from ..errors import ConflictError
+from ..ports import TaskLauncher
+from ..store import DynamoStore, Item
+from .dependencies import Dependencies
+from .jobstore import JOB_SK, JobStore, job_pk
+
+
+class Arrays:
+    def __init__(self, store: DynamoStore, dependencies: Dependencies, launcher: TaskLauncher | None) -> None:
+        self.store = store
+        self.jobs = JobStore(store)
+        self.dependencies = dependencies
+        self.launcher = launcher
+
+    # -- fan-out tasks ----------------------------------------------------------------
+
+    def run_chunk(self, parent_id: str, action: str, start: int, count: int) -> int:
+        """One Map iteration of the fan-out workflow; returns how many children it changed.
+        Safe to run again after a failure: each child is created or cancelled once."""
+        parent = self.jobs.get(parent_id)
+        if parent is None:
+            return 0
+        if action == "materialize":
+            if parent.doc["status"] in rules.TERMINAL:
+                return 0  # cancelled while fanning out: create no more children
+            return sum(self._materialize(parent, i) for i in range(start, start + count))
+        terminate = action == "terminate"
+        changed = 0
+        for i in range(start, start + count):
+            child = self.jobs.get(arrays.child_id(parent_id, i))
+            if child is not None and child.doc["status"] not in rules.TERMINAL:
+                self.cancel_one(child, parent.doc.get("statusReason") or "Array parent cancelled", terminate)
+                changed += 1
+        return changed
+
+    def _materialize(self, parent: Item, index: int) -> bool:
+        job_id = arrays.child_id(parent.doc["jobId"], index)
+        doc = arrays.child_doc(parent.doc, index, arns.job_arn(job_id))
+        deps = doc["dependsOn"]
+        doc["status"] = rules.PENDING if deps else rules.RUNNABLE
+        item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={
+            "queue": parent.extra["queue"], "parent": parent.doc["jobId"], "index": index,
+            "waiting": len(deps),
+        })
+        try:
+            self.store.transact(self.jobs.new_ops(item))
+        except ConflictError:
+            return False  # made by an earlier try of this chunk
+        if deps:
+            self.dependencies.link(job_id, deps)
+        return True
+
+    def cancel_one(self, item: Item, reason: str, terminate: bool) -> None:
+        """What CancelJob/TerminateJob do to one child (the cascade's unit)."""
+        from .jobs import cancel_decision
+
+        while True:
+            stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
+            if stop_task is None:
+                return
+            try:
+                self.jobs.save(item)
+            except ConflictError:
+                fresh = self.jobs.get(item.doc["jobId"])
+                if fresh is None:
+                    return
+                item = fresh
+                continue
+            if stop_task and self.launcher is not None:
+                self.launcher.stop(stop_task, reason)
+            return
+
+    def finish_fanout(self, parent_id: str, action: str) -> None:
+        """The workflow's last step: note that every child exists, then settle the parent
+        if its children already ended."""
+        while True:
+            parent = self.jobs.get(parent_id)
+            if parent is None or parent.extra.get("fanout") == f"{action}:done":
+                break
+            parent.extra["fanout"] = f"{action}:done"
+            try:
+                self.jobs.save(parent)
+                break
+            except ConflictError:
+                continue
+        self.settle(parent_id)
+
+    # -- the parent's outcome ---------------------------------------------------------
+
+    def settle(self, parent_id: str) -> None:
+        """PENDING -> SUCCEEDED or FAILED once every child ended (called when a child ends)."""
+        while True:
+            parent = self.jobs.get(parent_id)
+            if parent is None or parent.doc["status"] != rules.PENDING:
+                return
+            size = parent.doc["arrayProperties"]["size"]
+            status = arrays.outcome(self.jobs.child_summary(parent_id), size)
+            if status is None:
+                return
+            doc = parent.doc
+            rules.move(doc, status, None if status == rules.SUCCEEDED else "Array Child Job failed")
+            doc["stoppedAt"] = now_ms()
+            try:
+                self.jobs.save(parent)
+                return
+            except ConflictError:
+                continue
+
+    def described(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A parent as DescribeJobs shows it: with statusSummary from the child counters."""
+        props = doc.get("arrayProperties") or {}
+        if "size" not in props:
+            return doc
+        summary = self.jobs.child_summary(doc["jobId"])
+        return {**doc, "arrayProperties": {**props, "statusSummary": {k: v for k, v in summary.items() if v}}}
+
+    def children(
+        self, parent: dict[str, Any], status: str | None, start: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Children from index ``start`` (in status, if given): a page and the next start."""
+        size = parent["arrayProperties"]["size"]
+        out: list[dict[str, Any]] = []
+        index = start
+        while index < size and len(out) < limit:
+            batch = range(index, min(size, index + 100))
+            found = {i.doc["jobId"]: i.doc for i in self.store.batch_get(
+                [(job_pk(arrays.child_id(parent["jobId"], i)), JOB_SK) for i in batch])}
+            for i in batch:
+                doc = found.get(arrays.child_id(parent["jobId"], i))
+                index = i + 1
+                if doc and (status is None or doc["status"] == status):
+                    out.append(doc)
+                    if len(out) >= limit:
+                        break
+        return out, (index if index < size else None)

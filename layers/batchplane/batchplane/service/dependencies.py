@@ -1,0 +1,163 @@
+"""Admission of submitted jobs and the dependency graph.
+
+An edge item (``DEPS#<dependency>`` / ``JOB#<dependent>``) is written for every
+dependency a job waits for; the dependent counts how many it still waits for
+(``waiting``). When a job ends, the stream hands it to ``on_finished``, which releases
+each edge once: an edge carries a ``released`` mark written in the same transaction as
+the dependent's new count, so a redelivered event releases nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from ..domain import arrays
+from ..domain import jobs as rules
+from ..errors import ConflictError
+from ..ports import Workflows
+from ..store import DynamoStore, Item
+from .jobstore import JOB_SK, JobStore, job_pk
+
+log = logging.getLogger(__name__)
+
+
+class Dependencies:
+    def __init__(self, store: DynamoStore, workflows: Workflows | None) -> None:
+        self.store = store
+        self.jobs = JobStore(store)
+        self.workflows = workflows
+
+    # -- admission ----------------------------------------------------------------------
+
+    def admit(self, job_id: str) -> None:
+        """SUBMITTED -> PENDING (waiting for dependencies, or an array fanning out) or
+        RUNNABLE."""
+        item = self.jobs.get(job_id)
+        if item is None or item.doc["status"] != rules.SUBMITTED:
+            return
+        deps = arrays.parent_dependencies(item.doc)
+        item.extra["waiting"] = len(deps)
+        target = rules.PENDING if deps or _is_parent(item.doc) else rules.RUNNABLE
+        rules.move(item.doc, target)
+        try:
+            self.jobs.save(item)
+        except ConflictError:
+            return  # cancelled meanwhile, or admitted by a redelivered event
+        if deps:
+            self.link(job_id, deps)
+        else:
+            self.ready(job_id)
+
+    def link(self, job_id: str, deps: list[dict[str, str]]) -> None:
+        """Write the edges of a PENDING job whose ``waiting`` counts ``deps``. A dependency
+        that already ended is released at once."""
+        for dep in deps:
+            edge = Item(pk=f"DEPS#{dep['jobId']}", sk=f"{JOB_SK}#{job_id}", doc={"type": dep.get("type")})
+            check = {
+                "ConditionCheck": {
+                    "TableName": self.store.table,
+                    "Key": {"pk": {"S": job_pk(dep["jobId"])}, "sk": {"S": JOB_SK}},
+                    # Not ended yet (a child not materialized yet has not ended either).
+                    "ConditionExpression": "attribute_not_exists(#s) OR NOT (#s IN (:ok, :failed))",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":ok": {"S": rules.SUCCEEDED}, ":failed": {"S": rules.FAILED}},
+                }
+            }
+            try:
+                self.store.transact([check, self.store.put_new_op(edge)])
+                continue
+            except ConflictError:
+                pass
+            # Either the dependency ended (release now) or the edge exists (a retry).
+            existing = self.store.get(edge.pk, edge.sk)
+            if existing is None:
+                edge.version = 0
+                with contextlib.suppress(ConflictError):
+                    self.store.put_new(edge)
+            dep_item = self.jobs.get(dep["jobId"])
+            if dep_item is not None and dep_item.doc["status"] in rules.TERMINAL:
+                self.release(dep["jobId"], job_id, dep_item.doc["status"])
+
+    def ready(self, job_id: str) -> None:
+        """A PENDING job no longer waits: an array fans out its children, others run."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.doc["status"] != rules.PENDING or item.extra.get("waiting", 0) > 0:
+                return
+            if _is_parent(item.doc):
+                if item.extra.get("fanout"):
+                    return
+                item.extra["fanout"] = "materialize"
+            else:
+                rules.move(item.doc, rules.RUNNABLE)
+            try:
+                self.jobs.save(item)
+            except ConflictError:
+                continue
+            if _is_parent(item.doc):
+                assert self.workflows is not None, "array jobs need the fan-out workflow"
+                self.workflows.start_array(job_id, "materialize", item.doc["arrayProperties"]["size"])
+            return
+
+    # -- release ------------------------------------------------------------------------
+
+    def on_finished(self, job_id: str, status: str) -> None:
+        """A job ended: release every job that waits for it."""
+        token = None
+        while True:
+            items, token = self._edges(job_id, token)
+            for edge in items:
+                if not (edge.extra or {}).get("released"):
+                    self.release(job_id, edge.sk.split("#", 1)[1], status)
+            if token is None:
+                return
+
+    def _edges(self, job_id: str, token: Any) -> tuple[list[Item], Any]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"DEPS#{job_id}"}},
+            "ConsistentRead": True,
+        }
+        if token:
+            kwargs["ExclusiveStartKey"] = token
+        out = self.store.client.query(**kwargs)
+        return [Item.from_dynamo(r) for r in out.get("Items", [])], out.get("LastEvaluatedKey")
+
+    def release(self, dep_id: str, job_id: str, dep_status: str) -> None:
+        """Release one edge: one fewer to wait for, or "Dependent Job failed"."""
+        while True:
+            edge = self.store.get(f"DEPS#{dep_id}", f"{JOB_SK}#{job_id}")
+            item = self.jobs.get(job_id)
+            if edge is None or item is None or (edge.extra or {}).get("released"):
+                break
+            decision = arrays.released(dep_status, edge.doc.get("type"))
+            edge.extra = {**(edge.extra or {}), "released": decision}
+            ops = [self.store.replace_op(edge)]
+            doc = item.doc
+            if doc["status"] == rules.PENDING:
+                if decision == "fail":
+                    rules.move(doc, rules.FAILED, rules.DEPENDENCY_FAILED)
+                    doc["stoppedAt"] = _now()
+                else:
+                    item.extra["waiting"] = max(0, int(item.extra.get("waiting", 0)) - 1)
+                ops += self.jobs.save_ops(item)
+            try:
+                self.store.transact(ops)
+                break
+            except ConflictError:
+                continue
+        self.ready(job_id)
+
+
+def _is_parent(doc: dict[str, Any]) -> bool:
+    props = doc.get("arrayProperties") or {}
+    return "size" in props and "index" not in props
+
+
+def _now() -> int:
+    from ..clock import now_ms
+
+    return now_ms()
