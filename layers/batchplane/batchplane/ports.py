@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .domain.capacity import Plan
 
 
 @dataclass
@@ -59,3 +62,35 @@ class ComputeProvisioner(Protocol):
         ...
 
     def delete_environment(self, ce: dict[str, Any]) -> None: ...
+
+
+class Workflows(Protocol):
+    """Starts the Step Functions workflows that fan work out over an array's children."""
+
+    def start_array(self, parent_id: str, action: str, size: int) -> None:
+        """Run ``action`` (materialize, cancel, terminate) over every child of the array, in
+        parallel chunks. Idempotent per (parent, action)."""
+        ...
+
+
+class CapacityError(Exception):
+    """A compute environment's settings cannot be provisioned (unknown subnet, AMI, instance
+    type...). The message, "CLIENT_ERROR - ...", becomes the environment's statusReason."""
+
+
+class CapacityController(Protocol):
+    """Gives MANAGED EC2/SPOT compute environments the instances their capacity plan asks
+    for: Auto Scaling groups on AWS (adapters/autoscaling.py)."""
+
+    def apply(self, ce: dict[str, Any], plan: Plan) -> None:
+        """Make the environment's capacity match ``plan`` (types, min/max/desired vCPUs);
+        CapacityError when its settings are wrong. Idempotent."""
+        ...
+
+    def remove(self, ce: dict[str, Any]) -> None:
+        """Release everything ``apply`` made for the (deleted) environment."""
+        ...
+
+    def sweep(self, live: set[str]) -> list[str]:
+        """Release capacity left behind by environments not in ``live`` (ARNs)."""
+        ...
