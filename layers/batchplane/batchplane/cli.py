@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
+
+from .cli_extensions import add_parsers
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -18,10 +21,8 @@ def _up(args: argparse.Namespace) -> int:
     print("  Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     stack.stop()
     return 0
 
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the sample workload to completion and print results")
     demo.add_argument("--endpoint", help="use a running stack instead of starting one")
     demo.add_argument("--jobs", type=int, default=8, help="number of worker jobs (default 8)")
-    demo.add_argument("--samples", type=int, default=200_000, help="samples per worker")
+    demo.add_argument("--samples", type=int, default=100_000, help="samples per worker")
     demo.set_defaults(func=_demo)
+    add_parsers(sub)  # batchplane triggers ... / batchplane schedules ...
     args = parser.parse_args(argv)
     return int(args.func(args))
 

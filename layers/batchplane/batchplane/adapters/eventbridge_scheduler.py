@@ -35,8 +35,15 @@ class SchedulerSettings:
     @classmethod
     def from_env(cls) -> SchedulerSettings:
         env = os.environ
-        missing = [k for k in ("BATCHPLANE_SCHEDULE_GROUP", "BATCHPLANE_SCHEDULE_TARGET_ARN",
-                               "BATCHPLANE_SCHEDULE_ROLE_ARN") if not env.get(k)]
+        missing = [
+            k
+            for k in (
+                "BATCHPLANE_SCHEDULE_GROUP",
+                "BATCHPLANE_SCHEDULE_TARGET_ARN",
+                "BATCHPLANE_SCHEDULE_ROLE_ARN",
+            )
+            if not env.get(k)
+        ]
         if missing:
             raise ServerException(
                 f"Schedules are not configured on this deployment ({', '.join(missing)} unset): "
@@ -106,7 +113,9 @@ def _translate(e: ClientError) -> Exception:
     if code == "ValidationException":
         return ClientException(f"EventBridge Scheduler rejected the schedule: {message}")
     if code == "ThrottlingException":
-        return ClientException(f"EventBridge Scheduler is throttling ({message}); retry the request.")
+        return ClientException(
+            f"EventBridge Scheduler is throttling ({message}); retry the request."
+        )
     if code == "ServiceQuotaExceededException":
         return ClientException(
             f"EventBridge Scheduler's quota is reached ({message}): delete unused schedules "

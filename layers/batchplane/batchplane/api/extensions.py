@@ -25,13 +25,15 @@ deleteschedule           scheduleName
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ..errors import ClientException
 from ..service.triggers import schedules, triggers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 router = APIGatewayRouter()
 MAX_BODY = 256 * 1024

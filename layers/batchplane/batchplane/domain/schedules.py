@@ -127,7 +127,9 @@ def parse(expression: object) -> Expression:
     )
 
 
-def next_after(expression: Expression, after: float, *, anchor: float, zone: ZoneInfo) -> float | None:
+def next_after(
+    expression: Expression, after: float, *, anchor: float, zone: ZoneInfo
+) -> float | None:
     """The first firing strictly after ``after``; ``anchor`` is a rate schedule's start."""
     if isinstance(expression, Rate):
         return expression.next_after(after, anchor)
@@ -147,9 +149,7 @@ def _parse_rate(text: str) -> Rate:
     value, unit = int(match.group(1)), match.group(2)
     singular = unit.removesuffix("s")
     if singular not in RATE_UNITS:
-        raise ClientException(
-            f"{text!r} has unit {unit!r}: use minute(s), hour(s) or day(s)."
-        )
+        raise ClientException(f"{text!r} has unit {unit!r}: use minute(s), hour(s) or day(s).")
     if value < 1:
         raise ClientException(f"{text!r} must have a value of at least 1.")
     if (value == 1) != (unit == singular):
@@ -185,36 +185,53 @@ def _parse_cron(text: str) -> Cron:
     )
 
 
-def _number(token: str, lo: int, hi: int, what: str, text: str, names: dict[str, int] | None) -> int:
+def _number(
+    token: str, lo: int, hi: int, what: str, text: str, names: dict[str, int] | None
+) -> int:
     value = names.get(token.upper()) if names else None
     if value is None:
         if not token.isdigit():
-            raise ClientException(f"{text!r}: {what} value {token!r} is not valid; {_range(lo, hi, names)}.")
+            raise ClientException(
+                f"{text!r}: {what} value {token!r} is not valid; {_range(lo, hi, names)}."
+            )
         value = int(token)
     if not lo <= value <= hi:
-        raise ClientException(f"{text!r}: {what} value {token!r} is out of range; {_range(lo, hi, names)}.")
+        raise ClientException(
+            f"{text!r}: {what} value {token!r} is out of range; {_range(lo, hi, names)}."
+        )
     return value
 
 
 def _range(lo: int, hi: int, names: dict[str, int] | None) -> str:
-    spelled = f" or {'-'.join((min(names, key=names.__getitem__), max(names, key=names.__getitem__)))}" if names else ""
+    spelled = (
+        f" or {'-'.join((min(names, key=names.__getitem__), max(names, key=names.__getitem__)))}"
+        if names
+        else ""
+    )
     return f"use {lo}-{hi}{spelled}, lists (a,b), ranges (a-b), * and steps (*/n, a/n)"
 
 
-def _values(field: str, lo: int, hi: int, what: str, text: str, names: dict[str, int] | None = None) -> set[int]:
+def _values(
+    field: str, lo: int, hi: int, what: str, text: str, names: dict[str, int] | None = None
+) -> set[int]:
     out: set[int] = set()
     for part in field.split(","):
         base, slash, step_text = part.partition("/")
         step = 1
         if slash:
             if not step_text.isdigit() or int(step_text) < 1:
-                raise ClientException(f"{text!r}: {what} step {part!r} needs a positive whole step, like */5.")
+                raise ClientException(
+                    f"{text!r}: {what} step {part!r} needs a positive whole step, like */5."
+                )
             step = int(step_text)
         if base == "*":
             first, last = lo, hi
         elif "-" in base:
             a, _, b = base.partition("-")
-            first, last = _number(a, lo, hi, what, text, names), _number(b, lo, hi, what, text, names)
+            first, last = (
+                _number(a, lo, hi, what, text, names),
+                _number(b, lo, hi, what, text, names),
+            )
             if first > last:
                 raise ClientException(f"{text!r}: {what} range {base!r} must go from low to high.")
         else:

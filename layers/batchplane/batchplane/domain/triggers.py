@@ -39,11 +39,22 @@ _TRIGGER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
-_JOB_FIELDS = ("jobQueue", "jobDefinition", "jobName", "parameters", "containerOverrides", "shareIdentifier")
+_JOB_FIELDS = (
+    "jobQueue",
+    "jobDefinition",
+    "jobName",
+    "parameters",
+    "containerOverrides",
+    "shareIdentifier",
+)
 TRIGGER_FIELDS = ("triggerName", "bucket", "prefix", "suffix", "state", *_JOB_FIELDS)
 SCHEDULE_FIELDS = (
-    "scheduleName", "scheduleExpression", "scheduleExpressionTimezone", "overlapPolicy",
-    "state", *_JOB_FIELDS,
+    "scheduleName",
+    "scheduleExpression",
+    "scheduleExpressionTimezone",
+    "overlapPolicy",
+    "state",
+    *_JOB_FIELDS,
 )
 
 
@@ -80,12 +91,16 @@ def _job_fields(request: dict[str, Any], reserved: tuple[str, ...], source: str)
     out: dict[str, Any] = {}
     for key in ("jobQueue", "jobDefinition"):
         if not isinstance(request.get(key), str) or not request[key]:
-            raise ClientException(f"{key} is required: name the {key[3:].lower()} (name or ARN) the jobs go to.")
+            raise ClientException(
+                f"{key} is required: name the {key[3:].lower()} (name or ARN) the jobs go to."
+            )
         out[key] = request[key]
     if request.get("jobName") is not None:
         out["jobName"] = checks.job_name(request["jobName"])
     params = request.get("parameters") or {}
-    if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
         raise ClientException("parameters must be a map of strings to strings.")
     taken = sorted(set(params) & set(reserved))
     if taken:
@@ -97,7 +112,9 @@ def _job_fields(request: dict[str, Any], reserved: tuple[str, ...], source: str)
     share = request.get("shareIdentifier")
     if share is not None:
         if not isinstance(share, str) or not share:
-            raise ClientException("shareIdentifier must be a non-empty string (for fair-share job queues).")
+            raise ClientException(
+                "shareIdentifier must be a non-empty string (for fair-share job queues)."
+            )
         out["shareIdentifier"] = share
     overrides = request.get("containerOverrides")
     if overrides is not None:
@@ -122,8 +139,12 @@ def new_trigger(request: dict[str, Any], *, arn: str, now: int) -> dict[str, Any
             f"bucket {bucket!r} is not an S3 bucket name: use 3 to 63 lower-case letters, "
             "numbers, dots and hyphens (the bucket name, not its ARN)."
         )
-    doc: dict[str, Any] = {"triggerName": name, "triggerArn": arn, "state": _state(request.get("state")),
-                           "bucket": bucket}
+    doc: dict[str, Any] = {
+        "triggerName": name,
+        "triggerArn": arn,
+        "state": _state(request.get("state")),
+        "bucket": bucket,
+    }
     for affix in ("prefix", "suffix"):
         value = request.get(affix)
         if value in (None, ""):
@@ -145,12 +166,17 @@ def new_schedule(request: dict[str, Any], *, arn: str, now: int) -> dict[str, An
     zone_name = request.get("scheduleExpressionTimezone") or "UTC"
     zone = schedules.time_zone(zone_name)
     if schedules.next_after(parsed, now / 1000, anchor=now / 1000, zone=zone) is None:
-        raise ClientException(f"scheduleExpression {expression!r} never fires after now: check its year field.")
+        raise ClientException(
+            f"scheduleExpression {expression!r} never fires after now: check its year field."
+        )
     policy = request.get("overlapPolicy") or SKIP
     checks.one_of(policy, OVERLAP_POLICIES, "overlapPolicy")
     doc: dict[str, Any] = {
-        "scheduleName": name, "scheduleArn": arn, "state": _state(request.get("state")),
-        "scheduleExpression": expression.strip(), "scheduleExpressionTimezone": zone_name,
+        "scheduleName": name,
+        "scheduleArn": arn,
+        "state": _state(request.get("state")),
+        "scheduleExpression": expression.strip(),
+        "scheduleExpressionTimezone": zone_name,
         "overlapPolicy": policy,
     }
     doc.update(_job_fields(request, SCHEDULE_PARAMETERS, "schedule"))
@@ -166,7 +192,9 @@ def updated(doc: dict[str, Any], request: dict[str, Any], kind: str) -> dict[str
     _known(request, fields, operation)
     changes = {k: v for k, v in request.items() if k != name_field}
     if not changes:
-        raise ClientException(f"{operation} needs at least one field to change besides {name_field}.")
+        raise ClientException(
+            f"{operation} needs at least one field to change besides {name_field}."
+        )
     keep = {k: v for k, v in doc.items() if k in fields}
     merged = {**keep, **changes}
     build = new_trigger if kind == "trigger" else new_schedule
@@ -175,7 +203,9 @@ def updated(doc: dict[str, Any], request: dict[str, Any], kind: str) -> dict[str
     return {**{k: v for k, v in doc.items() if k not in fields}, **fresh}
 
 
-def submit_request(doc: dict[str, Any], *, name: str, parameters: dict[str, str], tag: str) -> dict[str, Any]:
+def submit_request(
+    doc: dict[str, Any], *, name: str, parameters: dict[str, str], tag: str
+) -> dict[str, Any]:
     """The SubmitJob request for one job of a trigger or schedule."""
     request: dict[str, Any] = {
         "jobName": doc.get("jobName") or name,
@@ -207,7 +237,9 @@ class CreatedObject:
         """Identifies the submission of this write by ``trigger``: a redelivered event has
         the same bucket, key, version, sequencer and ETag; a new write of the same key has
         a new sequencer (and version)."""
-        raw = "\0".join(("s3", trigger, self.bucket, self.key, self.version_id, self.sequencer, self.etag))
+        raw = "\0".join(
+            ("s3", trigger, self.bucket, self.key, self.version_id, self.sequencer, self.etag)
+        )
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -244,7 +276,9 @@ def matches(trigger: dict[str, Any], obj: CreatedObject) -> bool:
 def firing_key(schedule: dict[str, Any], scheduled_time: str) -> str:
     """Identifies the submission of one firing (a schedule deleted and created again under
     the same name is another schedule: its createdAt differs)."""
-    raw = "\0".join(("schedule", schedule["scheduleName"], str(schedule["createdAt"]), scheduled_time))
+    raw = "\0".join(
+        ("schedule", schedule["scheduleName"], str(schedule["createdAt"]), scheduled_time)
+    )
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -256,12 +290,20 @@ def run_of(schedule: dict[str, Any], scheduled_time: str) -> dict[str, Any] | No
 def record_run(schedule: dict[str, Any], run: dict[str, Any]) -> None:
     """Remember a firing's outcome (newest first, the last MAX_RUNS)."""
     runs = [r for r in schedule.get("runs", []) if r["scheduledTime"] != run["scheduledTime"]]
-    schedule["runs"] = sorted([run, *runs], key=lambda r: r["scheduledTime"], reverse=True)[:MAX_RUNS]
+    schedule["runs"] = sorted([run, *runs], key=lambda r: r["scheduledTime"], reverse=True)[
+        :MAX_RUNS
+    ]
     if run.get("jobId") and run["outcome"] == SUBMITTED:
-        newest = max((r for r in schedule["runs"] if r.get("jobId")), key=lambda r: r["scheduledTime"])
+        newest = max(
+            (r for r in schedule["runs"] if r.get("jobId")), key=lambda r: r["scheduledTime"]
+        )
         schedule["lastJobId"] = newest["jobId"]
 
 
 def overlaps(schedule: dict[str, Any], last_job_status: str | None) -> bool:
     """Whether this firing is skipped: SKIP policy and the previous job still active."""
-    return schedule["overlapPolicy"] == SKIP and last_job_status is not None and last_job_status not in TERMINAL
+    return (
+        schedule["overlapPolicy"] == SKIP
+        and last_job_status is not None
+        and last_job_status not in TERMINAL
+    )

@@ -19,9 +19,10 @@ replaces them with values derived from the SQS message id (stable if the message
 delivered again), so two writes of the same key are two events, as on AWS.
 
 Scheduler. moto stores schedules but never fires them. The bus lists the schedules of
-the stack's schedule group, computes their firings with domain.schedules on a LocalClock
-(real time plus an offset tests can move with ``LocalBus.advance``) and invokes their
-target function with the Input placeholders substituted, as EventBridge Scheduler does.
+the stack's schedule group, computes their firings with domain.schedules on the service's
+clock (batchplane.clock, which tests move forward: ``LocalBus.advance`` moves it and fires
+what became due) and invokes their target function with the Input placeholders
+substituted, as EventBridge Scheduler does.
 """
 
 from __future__ import annotations
@@ -32,17 +33,21 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..config import settings
 from ..domain import schedules
 from ..errors import ClientException
-from .router import Function, Router
-from .template import Template
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .router import Function, Router
+    from .template import Template
 
 log = logging.getLogger(__name__)
 GROUP = "batchplane"  # the local stack's schedule group
@@ -54,16 +59,42 @@ _SETTINGS_PREFIX = "BATCHPLANE_SCHEDULE_"
 
 
 class LocalClock:
-    """Real time plus an offset that only grows (``advance``). ``at`` maps a real
-    timestamp to this clock as it read then, so times moto recorded (schedule creation)
-    keep their place however the clock moved since."""
+    """The service's one clock (batchplane.clock: real time plus an offset that tests move
+    forward with ``clock.advance``), as the local scheduler reads it.
 
-    def __init__(self) -> None:
+    moto records schedule creation in real time; ``at`` maps such a real timestamp to what
+    the clock read at that moment, from the offsets seen so far (every scheduler pass looks,
+    and ``advance`` here records its own moves), so a schedule keeps its place on the clock
+    however the clock moved since it was created. A move made elsewhere is dated just after
+    the last look that did not see it: a schedule created after a test moved the clock
+    starts on the moved clock.
+    """
+
+    def __init__(
+        self,
+        now_ms: Callable[[], int] = clock.now_ms,
+        move: Callable[[float], None] = clock.advance,
+    ) -> None:
+        self._now_ms = now_ms
+        self._move = move
         self._lock = threading.Lock()
-        self._changes: list[tuple[float, float]] = [(float("-inf"), 0.0)]
+        self._changes: list[tuple[float, float]] = [(float("-inf"), self._offset())]
+        self._looked = time.time()
+
+    def _offset(self) -> float:
+        return self._now_ms() / 1000 - time.time()
+
+    def observe(self) -> None:
+        """Note a move of the clock made elsewhere (moves below 5 ms are reading noise)."""
+        looking = time.time()
+        offset = self._offset()
+        with self._lock:
+            if abs(offset - self._changes[-1][1]) > 0.005:
+                self._changes.append((self._looked, offset))
+            self._looked = looking
 
     def now(self) -> float:
-        return self.at(time.time())
+        return self._now_ms() / 1000
 
     def at(self, real: float) -> float:
         with self._lock:
@@ -71,10 +102,9 @@ class LocalClock:
         return real + offset
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the local clock only moves forward")
-        with self._lock:
-            self._changes.append((time.time(), self._changes[-1][1] + seconds))
+        self.observe()
+        self._move(seconds)
+        self.observe()
 
 
 @dataclass
@@ -96,8 +126,14 @@ class _Schedule:
 
 
 class LocalBus:
-    def __init__(self, template: Template, router: Router, clients: dict[str, Any],
-                 set_env: Callable[[dict[str, str]], None], clock: LocalClock | None = None) -> None:
+    def __init__(
+        self,
+        template: Template,
+        router: Router,
+        clients: dict[str, Any],
+        set_env: Callable[[dict[str, str]], None],
+        clock: LocalClock | None = None,
+    ) -> None:
         self.template = template
         self.router = router
         self.events = clients["events"]
@@ -108,7 +144,7 @@ class LocalBus:
         self.rules: list[_Rule] = []
         self.fired: list[dict[str, Any]] = []  # every schedule firing, for inspection
         self._schedules: dict[str, _Schedule] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one scheduler pass at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -123,7 +159,10 @@ class LocalBus:
             for event_name, ev in fn.spec.events.items():
                 if ev.get("Type") == "EventBridgeRule":
                     self.rules.append(self._mirror(fn, event_name, ev["Properties"]))
-        for name, target in (("bus-events", self._poll_rules), ("bus-scheduler", self._run_scheduler)):
+        for name, target in (
+            ("bus-events", self._poll_rules),
+            ("bus-scheduler", self._run_scheduler),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -162,7 +201,9 @@ class LocalBus:
             target = value["Fn::GetAtt"]
             logical_id, attribute = target.split(".", 1) if isinstance(target, str) else target
             if attribute != "Arn":
-                raise ValueError(f"local mode resolves only Fn::GetAtt <resource>.Arn, not {target}")
+                raise ValueError(
+                    f"local mode resolves only Fn::GetAtt <resource>.Arn, not {target}"
+                )
             return self._arn(logical_id)
         raise ValueError(f"local mode cannot resolve {value!r}")
 
@@ -174,20 +215,30 @@ class LocalBus:
 
     def _queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         return url, arn
 
     def _mirror(self, fn: Function, event_name: str, props: dict[str, Any]) -> _Rule:
         name = f"batchplane-{fn.spec.logical_id}-{event_name}"[:64]
         url, arn = self._queue(name)
-        self.events.put_rule(Name=name, EventPattern=json.dumps(props["Pattern"]), State="ENABLED",
-                             Description=f"local mode: {fn.spec.logical_id} {event_name}")
+        self.events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(props["Pattern"]),
+            State="ENABLED",
+            Description=f"local mode: {fn.spec.logical_id} {event_name}",
+        )
         self.events.put_targets(Rule=name, Targets=[{"Id": "local-bus", "Arn": arn}])
         resource = self.template.resources[fn.spec.logical_id]["Properties"]
-        destination = ((resource.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure") or {}
+        destination = (
+            (resource.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}
+        ).get("OnFailure") or {}
         on_failure = None
         if destination.get("Type") == "SQS" and destination.get("Destination"):
-            on_failure = self._queue(self._resolve(destination["Destination"]).rsplit(":", 1)[-1])[0]
+            on_failure = self._queue(self._resolve(destination["Destination"]).rsplit(":", 1)[-1])[
+                0
+            ]
         return _Rule(name, url, fn, on_failure)
 
     # -- EventBridge rules ------------------------------------------------------------
@@ -199,8 +250,11 @@ class LocalBus:
             for rule in self.rules:
                 try:
                     out = self.sqs.receive_message(
-                        QueueUrl=rule.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                        VisibilityTimeout=30, MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                        QueueUrl=rule.queue_url,
+                        MaxNumberOfMessages=10,
+                        WaitTimeSeconds=0,
+                        VisibilityTimeout=30,
+                        MessageSystemAttributeNames=["ApproximateReceiveCount"],
                     )
                 except Exception:  # noqa: BLE001 - the emulator is stopping
                     if self._stop.is_set():
@@ -221,11 +275,17 @@ class LocalBus:
         except Exception:  # noqa: BLE001 - logged by Function; retried like an async invoke
             if attempt < MAX_ATTEMPTS:
                 self.sqs.change_message_visibility(
-                    QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1
+                    QueueUrl=rule.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=1,
                 )
                 return
-            log.error("local bus: %s failed %d times on an event of rule %s; giving up",
-                      rule.function.spec.logical_id, attempt, rule.name)
+            log.error(
+                "local bus: %s failed %d times on an event of rule %s; giving up",
+                rule.function.spec.logical_id,
+                attempt,
+                rule.name,
+            )
             if rule.on_failure:
                 self.sqs.send_message(QueueUrl=rule.on_failure, MessageBody=json.dumps(event))
         self.sqs.delete_message(QueueUrl=rule.queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -233,9 +293,11 @@ class LocalBus:
     # -- EventBridge Scheduler --------------------------------------------------------
 
     def advance(self, seconds: float) -> list[dict[str, Any]]:
-        """Move the clock forward and fire what became due; returns those firings."""
-        self.clock.advance(seconds)
-        return self.run_schedules()
+        """Move the clock forward and fire what became due; returns those firings (the
+        background pass cannot take them: the clock moves under the pass lock)."""
+        with self._lock:
+            self.clock.advance(seconds)
+            return self.run_schedules()
 
     def _run_scheduler(self) -> None:
         while not self._stop.is_set():
@@ -251,6 +313,7 @@ class LocalBus:
     def run_schedules(self) -> list[dict[str, Any]]:
         """One pass: fire every enabled schedule's firings up to the clock's now."""
         with self._lock:
+            self.clock.observe()
             now = self.clock.now()
             fired: list[dict[str, Any]] = []
             seen: set[str] = set()
@@ -264,8 +327,9 @@ class LocalBus:
                     state.cursor = now  # a disabled schedule catches nothing up later
                     continue
                 for _ in range(MAX_CATCH_UP):
-                    due = schedules.next_after(state.expression, state.cursor, anchor=state.anchor,
-                                               zone=state.zone)
+                    due = schedules.next_after(
+                        state.expression, state.cursor, anchor=state.anchor, zone=state.zone
+                    )
                     if due is None or due > now:
                         break
                     fired.append(self._fire(state.definition, due))
@@ -321,8 +385,11 @@ class LocalBus:
         function = self.router.functions.get(target["Arn"].rsplit(":function:", 1)[-1])
         record: dict[str, Any] = {"schedule": definition["Name"], "scheduledTime": scheduled}
         if function is None:
-            log.error("local bus: schedule %s targets %s, which is no function of the template",
-                      definition["Name"], target["Arn"])
+            log.error(
+                "local bus: schedule %s targets %s, which is no function of the template",
+                definition["Name"],
+                target["Arn"],
+            )
             return {**record, "error": "unknown target"}
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:

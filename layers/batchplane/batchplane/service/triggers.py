@@ -17,7 +17,7 @@ event or a schedule firing delivered twice (EventBridge and Lambda retry) gives 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import arns
 from ..clock import now_ms
@@ -25,8 +25,10 @@ from ..domain import jobs as rules
 from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
 from ..store import DynamoStore, Item
-from .jobs import Jobs
 from .resources import _page_size
+
+if TYPE_CHECKING:
+    from .jobs import Jobs
 
 log = logging.getLogger(__name__)
 HEAD = "#"
@@ -52,7 +54,11 @@ def _names(request: dict[str, Any], field: str) -> list[str] | None:
     names = request.get(field)
     if names is None:
         return None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 100:
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or len(names) > 100
+    ):
         raise ClientException(f"{field} must be a list of at most 100 names.")
     return names
 
@@ -69,7 +75,9 @@ class Triggers:
     def _get(self, name: Any) -> Item:
         item = self.store.get(self._pk(domain.trigger_name(name)), HEAD)
         if item is None:
-            raise ClientException(f"Trigger {name} does not exist: list them with DescribeTriggers.")
+            raise ClientException(
+                f"Trigger {name} does not exist: list them with DescribeTriggers."
+            )
         return item
 
     # -- management -------------------------------------------------------------------
@@ -78,7 +86,9 @@ class Triggers:
         name = domain.trigger_name(request.get("triggerName"))
         doc = domain.new_trigger(request, arn=arns.arn("trigger", name), now=now_ms())
         _check_jobs(self.jobs, doc, name, domain.TRIGGER_PARAMETERS)
-        item = Item(pk=self._pk(name), sk=HEAD, doc=doc, gsi1pk="TRIGGERS", gsi1sk=f"{doc['bucket']}#{name}")
+        item = Item(
+            pk=self._pk(name), sk=HEAD, doc=doc, gsi1pk="TRIGGERS", gsi1sk=f"{doc['bucket']}#{name}"
+        )
         try:
             self.store.put_new(item)
         except ConflictError as e:
@@ -90,12 +100,17 @@ class Triggers:
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         names = _names(request, "triggerNames")
         if names:
-            found = {i.doc["triggerName"]: i.doc for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])}
+            found = {
+                i.doc["triggerName"]: i.doc
+                for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])
+            }
             return {"triggers": [found[n] for n in dict.fromkeys(names) if n in found]}
         limit = _page_size(request.get("maxResults"), 100, 1000)
         bucket = request.get("bucket")
         items, token = self.store.query_index(
-            "TRIGGERS", limit=limit, token=request.get("nextToken"),
+            "TRIGGERS",
+            limit=limit,
+            token=request.get("nextToken"),
             begins_with=f"{bucket}#" if bucket else None,
         )
         out: dict[str, Any] = {"triggers": [i.doc for i in items]}
@@ -111,7 +126,9 @@ class Triggers:
         try:
             self.store.replace(item)
         except ConflictError as e:
-            raise ClientException("The trigger changed while it was updated: retry the request.") from e
+            raise ClientException(
+                "The trigger changed while it was updated: retry the request."
+            ) from e
         return {"triggerName": item.doc["triggerName"], "triggerArn": item.doc["triggerArn"]}
 
     def delete(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -136,12 +153,21 @@ class Triggers:
                 continue
             name = trigger["triggerName"]
             request = domain.submit_request(
-                trigger, name=name, parameters={"bucket": obj.bucket, "key": obj.key}, tag=domain.TRIGGER_TAG
+                trigger,
+                name=name,
+                parameters={"bucket": obj.bucket, "key": obj.key},
+                tag=domain.TRIGGER_TAG,
             )
             try:
                 job = self.jobs.submit(request, request_key=obj.request_key(name))
             except ClientException as e:
-                log.error("trigger %s could not submit a job for s3://%s/%s: %s", name, obj.bucket, obj.key, e.message)
+                log.error(
+                    "trigger %s could not submit a job for s3://%s/%s: %s",
+                    name,
+                    obj.bucket,
+                    obj.key,
+                    e.message,
+                )
                 results.append({"triggerName": name, "error": e.message})
                 continue
             results.append({"triggerName": name, **job})
@@ -160,7 +186,9 @@ class Schedules:
             from .. import aws
             from ..adapters.eventbridge_scheduler import EventBridgeSchedules, SchedulerSettings
 
-            self._backend = EventBridgeSchedules(aws.client("scheduler"), SchedulerSettings.from_env())
+            self._backend = EventBridgeSchedules(
+                aws.client("scheduler"), SchedulerSettings.from_env()
+            )
         return self._backend
 
     @staticmethod
@@ -170,7 +198,9 @@ class Schedules:
     def _get(self, name: Any) -> Item:
         item = self.store.get(self._pk(domain.schedule_name(name)), HEAD)
         if item is None:
-            raise ClientException(f"Schedule {name} does not exist: list them with DescribeSchedules.")
+            raise ClientException(
+                f"Schedule {name} does not exist: list them with DescribeSchedules."
+            )
         return item
 
     # -- management -------------------------------------------------------------------
@@ -196,10 +226,15 @@ class Schedules:
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         names = _names(request, "scheduleNames")
         if names:
-            found = {i.doc["scheduleName"]: i.doc for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])}
+            found = {
+                i.doc["scheduleName"]: i.doc
+                for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])
+            }
             return {"schedules": [found[n] for n in dict.fromkeys(names) if n in found]}
         limit = _page_size(request.get("maxResults"), 100, 1000)
-        items, token = self.store.query_index("SCHEDULES", limit=limit, token=request.get("nextToken"))
+        items, token = self.store.query_index(
+            "SCHEDULES", limit=limit, token=request.get("nextToken")
+        )
         out: dict[str, Any] = {"schedules": [i.doc for i in items]}
         if token:
             out["nextToken"] = token
@@ -215,7 +250,9 @@ class Schedules:
         try:
             self.store.replace(item)
         except ConflictError as e:
-            raise ClientException("The schedule changed while it was updated: retry the request.") from e
+            raise ClientException(
+                "The schedule changed while it was updated: retry the request."
+            ) from e
         self.backend.put(item.doc)
         return {"scheduleName": item.doc["scheduleName"], "scheduleArn": item.doc["scheduleArn"]}
 
@@ -235,7 +272,11 @@ class Schedules:
         while True:
             item = self.store.get(self._pk(name), HEAD)
             if item is None:
-                return {"scheduleName": name, "scheduledTime": scheduled_time, "outcome": "NO_SCHEDULE"}
+                return {
+                    "scheduleName": name,
+                    "scheduledTime": scheduled_time,
+                    "outcome": "NO_SCHEDULE",
+                }
             doc = item.doc
             seen = domain.run_of(doc, scheduled_time)
             if seen is not None:
@@ -243,13 +284,18 @@ class Schedules:
                     return {"scheduleName": name, **seen}  # a duplicate of a finished firing
                 break  # decided SUBMITTED, the job may not exist yet: submit (idempotent)
             if doc["state"] != domain.ENABLED:
-                return {"scheduleName": name, "scheduledTime": scheduled_time, "outcome": "DISABLED"}
+                return {
+                    "scheduleName": name,
+                    "scheduledTime": scheduled_time,
+                    "outcome": "DISABLED",
+                }
             last = doc.get("lastJobId")
             last_status = self._status(last)
             run: dict[str, Any] = {"scheduledTime": scheduled_time, "outcome": domain.SUBMITTED}
             if domain.overlaps(doc, last_status):
                 run = {
-                    "scheduledTime": scheduled_time, "outcome": domain.SKIPPED,
+                    "scheduledTime": scheduled_time,
+                    "outcome": domain.SKIPPED,
                     "reason": f"Job {last} is still {last_status} (overlapPolicy SKIP)",
                 }
             domain.record_run(doc, run)
@@ -266,9 +312,15 @@ class Schedules:
         )
         try:
             job = self.jobs.submit(request, request_key=domain.firing_key(doc, scheduled_time))
-            run = {"scheduledTime": scheduled_time, "outcome": domain.SUBMITTED, "jobId": job["jobId"]}
+            run = {
+                "scheduledTime": scheduled_time,
+                "outcome": domain.SUBMITTED,
+                "jobId": job["jobId"],
+            }
         except ClientException as e:
-            log.error("schedule %s could not submit its job for %s: %s", name, scheduled_time, e.message)
+            log.error(
+                "schedule %s could not submit its job for %s: %s", name, scheduled_time, e.message
+            )
             run = {"scheduledTime": scheduled_time, "outcome": domain.FAILED, "reason": e.message}
         self._record(name, run)
         return {"scheduleName": name, **run}
