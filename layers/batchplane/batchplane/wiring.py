@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
 from . import aws
 from .config import settings
-from .ports import ComputeProvisioner, TaskLauncher
+from .ports import CapacityController, ComputeProvisioner, TaskLauncher, Workflows
+from .service.arrays import Arrays
 from .service.attempts import Attempts
+from .service.dependencies import Dependencies
 from .service.jobs import Jobs
-from .service.scheduler import Scheduler
+from .service.provisioning import SCALE_IN_AFTER_SECONDS, Provisioning
+from .service.reactions import Reactions
 from .service.resources import Resources
+from .service.scheduler import Scheduler
 from .store import DynamoStore
 
 _lock = threading.Lock()
@@ -26,6 +31,8 @@ class Services:
     jobs: Jobs
     scheduler: Scheduler
     attempts: Attempts
+    arrays: Arrays
+    reactions: Reactions
 
 
 def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputeProvisioner) -> None:
@@ -45,18 +52,31 @@ def _compute(name: str) -> tuple[TaskLauncher, ComputeProvisioner]:
     raise RuntimeError(f"BATCHPLANE_LAUNCHER={name!r} names no task launcher")
 
 
+def _workflows() -> Workflows | None:
+    if not os.environ.get("BATCHPLANE_ARRAY_STATE_MACHINE"):
+        return None
+    from .adapters.stepfunctions import StepFunctionsWorkflows
+
+    return StepFunctionsWorkflows()
+
+
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
             store = DynamoStore(aws.client("dynamodb"), settings().table_name)
             launcher, provisioner = _compute(settings().launcher)
+            workflows = _workflows()
+            dependencies = Dependencies(store, workflows)
+            arrays = Arrays(store, dependencies, launcher)
             _services = Services(
                 store=store,
                 resources=Resources(store, provisioner),
-                jobs=Jobs(store, launcher),
-                scheduler=Scheduler(store, launcher),
+                jobs=Jobs(store, launcher, workflows),
+                scheduler=Scheduler(store, launcher, dependencies),
                 attempts=Attempts(store),
+                arrays=arrays,
+                reactions=Reactions(dependencies, arrays),
             )
         return _services
 
@@ -65,3 +85,42 @@ def reset() -> None:
     """Rebuild on next use (settings or endpoints changed)."""
     global _services
     _services = None
+
+
+# -- capacity: what the provisioner function drives ------------------------------------
+
+_capacities: dict[str, CapacityController | None] = {}
+_provisioning: Provisioning | None = None
+
+
+def register_capacity(name: str, controller: CapacityController | None) -> None:
+    """Make a capacity controller available under BATCHPLANE_LAUNCHER=name (local mode may
+    register one that models instances)."""
+    with _lock:
+        _capacities[name] = controller
+    reset()
+
+
+def _capacity(name: str) -> CapacityController | None:
+    if name in _capacities:
+        return _capacities[name]
+    if name == "ecs":
+        from .adapters.autoscaling import AutoScalingCapacity
+
+        return AutoScalingCapacity()
+    return None  # e.g. "local": no Auto Scaling, so the provisioner does nothing
+
+
+def provisioning() -> Provisioning:
+    """The provisioner use case, on the same store as ``services()``."""
+    global _provisioning
+    store = services().store
+    with _lock:
+        if _provisioning is None or _provisioning.store is not store:
+            # How long demand must stay below desiredvCpus before scale-in (local mode and
+            # tests may shorten it).
+            delay = os.environ.get("BATCHPLANE_SCALE_IN_AFTER_SECONDS", SCALE_IN_AFTER_SECONDS)
+            _provisioning = Provisioning(
+                store, _capacity(settings().launcher), scale_in_after_seconds=float(delay)
+            )
+        return _provisioning

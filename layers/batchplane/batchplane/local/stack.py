@@ -10,25 +10,27 @@ import logging
 import os
 import re
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from botocore.config import Config
 
-from .. import aws, config, wiring
+from .. import aws, clock, config, wiring
 from ..adapters.ecs import LOG_GROUP
+from .bus import LocalBus
 from .emulator import Emulator
 from .launcher import LocalProcessLauncher, LocalProvisioner
 from .router import Router
 from .template import Template, find_template
+from .workflows import create_state_machines
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "batchplane"
+_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate"}
@@ -45,6 +47,7 @@ class LocalStack:
         self.timeout_scale = timeout_scale
         self.moto: Emulator | None = None
         self.router: Router | None = None
+        self.bus: LocalBus | None = None  # EventBridge rules and Scheduler on moto
         self.launcher: LocalProcessLauncher | None = None
         self.server: ThreadingHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -83,6 +86,8 @@ class LocalStack:
                    for name in ("dynamodb", "dynamodbstreams", "logs")}
         create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
         self.router = Router(template, TABLE_NAME, clients)
+        bus_clients = {n: self._client(n, moto_endpoint) for n in ("events", "sqs", "scheduler")}
+        self.bus = LocalBus(template, self.router, bus_clients, self._set_env).start()
         # Jobs reach the emulated AWS services through the front port, like any client.
         self.launcher = LocalProcessLauncher(
             self.router.publish, clients["logs"],
@@ -99,6 +104,13 @@ class LocalStack:
             "AWS_DEFAULT_REGION": config.settings().region,
         }
         threading.Thread(target=self.server.serve_forever, name="front", daemon=True).start()
+        machines = create_state_machines(
+            template, self._client("stepfunctions", moto_endpoint),
+            # moto's ASL interpreter calls Lambda at localhost:$MOTO_PORT: the front port.
+            lambda: self._set_env({"MOTO_PORT": str(self.server.server_address[1])}),
+        )
+        self._set_env({"BATCHPLANE_ARRAY_STATE_MACHINE": machines["ArrayStateMachine"]})
+        wiring.reset()
         self.router.start()
         return self
 
@@ -108,7 +120,7 @@ class LocalStack:
         fn = self.router.functions["SchedulerFunction"]
         fn.invoke({"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                    "source": "aws.events", "account": config.settings().account_id,
-                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": config.settings().region,
+                   "time": clock.now_iso(), "region": config.settings().region,
                    "resources": [], "detail": {}})
 
     def interrupt(self, job_id: str) -> str:
@@ -122,7 +134,7 @@ class LocalStack:
         self.router.publish({
             "version": "0", "id": str(uuid.uuid4()),
             "detail-type": "EC2 Spot Instance Interruption Warning", "source": "aws.ec2",
-            "account": s.account_id, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "account": s.account_id, "time": clock.now_iso(),
             "region": s.region, "resources": [f"arn:aws:ec2:{s.region}:{s.account_id}:instance/{instance}"],
             "detail": {"instance-id": instance, "instance-action": "terminate"},
         })
@@ -131,6 +143,8 @@ class LocalStack:
     def stop(self) -> None:
         if self.launcher:
             self.launcher.shutdown()
+        if self.bus:
+            self.bus.stop()
         if self.router:
             self.router.stop()
         if self.server:
@@ -169,7 +183,9 @@ class LocalStack:
 
     # -- the Batch API ----------------------------------------------------------------
 
-    def call_api(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def call_api(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         """Hand one HTTP request to the API function as an API Gateway proxy event."""
         assert self.router is not None
         parts = urlsplit(raw_path)
@@ -227,6 +243,9 @@ def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: s
 def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[BaseHTTPRequestHandler]:
     class Front(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; without TCP_NODELAY the second waits on
+        # the client's delayed ACK (~40 ms a request).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("front: " + format, *args)
@@ -250,6 +269,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
             service = scope.group(1) if scope else None
             if service is None and self.path.startswith("/_batchplane/"):
                 self._local_control(body)
+            elif service == "lambda" and _INVOKE.match(self.path):
+                self._invoke(_INVOKE.match(self.path).group(1), body)
             elif service == "batch" or (service is None and self.path.startswith("/v1/")):
                 try:
                     status, headers, data = stack.call_api(self.command, self.path, dict(self.headers), body)
@@ -260,6 +281,23 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
                 self._reply(status, headers, data)
             else:
                 self._forward(body)
+
+        def _invoke(self, function: str, body: bytes) -> None:
+            """Lambda Invoke of one of the template's functions, run in this process."""
+            name = unquote(function).rsplit(":", 1)[-1]
+            assert stack.router is not None
+            fn = stack.router.functions.get(name)
+            if fn is None:
+                self._forward(body)
+                return
+            headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+            try:
+                result = fn.invoke(json.loads(body or b"{}"))
+                data = json.dumps(result).encode()
+            except Exception as e:  # noqa: BLE001 - reported the way Lambda reports it
+                headers["X-Amz-Function-Error"] = "Unhandled"
+                data = json.dumps({"errorMessage": str(e), "errorType": type(e).__name__}).encode()
+            self._reply(200, headers, data)
 
         def _local_control(self, body: bytes) -> None:
             """Local-only operations (not part of any AWS API): POST /_batchplane/interrupt."""
