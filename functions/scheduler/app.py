@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batchplane.service.reactions import wakes_scheduler
 from batchplane.wiring import services
 
 logger = Logger()
@@ -15,20 +16,31 @@ tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(record: DynamoDBRecord) -> bool:
+    """React to one change; True when it may let a scheduling pass dispatch more."""
     change = record.dynamodb
-    if change and change.new_image and change.keys.get("sk") == "JOB":
-        services().reactions.job_changed(change.new_image, change.old_image)
+    if change is None:
+        return False
+    if change.keys.get("sk") != "JOB":
+        return True  # a compute environment or job queue was created, resized or enabled
+    runnable = bool(change.new_image) and services().reactions.job_changed(change.new_image, change.old_image)
+    return runnable or wakes_scheduler(change.new_image, change.old_image)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     result: dict = {"batchItemFailures": []}
+    woken = "Records" not in event  # the tick always runs a pass
     if "Records" in event:
+        wakes: list[bool] = []
         result = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=lambda record: wakes.append(record_handler(record)),
+            processor=processor, context=context,
         )
+        woken = any(wakes)
+    if not woken:
+        return result
     # The tick also sweeps for jobs whose stream record was dropped after its retries.
     dispatched = services().scheduler.schedule(sweep="Records" not in event)
     logger.debug("scheduling pass", extra={"dispatched": dispatched})

@@ -499,11 +499,6 @@ def test_arns_of_another_region_or_account_name_nothing_here(batch: Any, env: En
                  state="DISABLED")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/jobs.py Jobs.describe/cancel resolve job ARNs with arns.name_from "
-    "(arns.py:33), which ignores the ARN's region and account",
-)
 def test_job_arn_of_another_account_names_nothing_here(batch: Any, env: Env) -> None:
     job_id = batch.submit_job(jobName=uniq("j"), jobQueue=env.held_queue, jobDefinition=env.jobdef)[
         "jobId"

@@ -33,13 +33,16 @@ def scheduling_policy_arn(name: str) -> str:
 def name_from(ref: str, resource_type: str) -> str:
     """The resource name in ``ref``, which is either a plain name or an ARN of that type.
 
-    A reference to another resource type comes back unchanged so that the lookup fails
-    with the usual "does not exist" message.
+    A reference to another resource type, or an ARN of another partition, region or
+    account, comes back unchanged so that the lookup fails with the usual "does not
+    exist" message instead of finding the local namesake.
     """
     if ref.startswith("arn:"):
         parts = ref.split(":", 5)
         if len(parts) == 6 and parts[5].startswith(resource_type + "/"):
-            return parts[5][len(resource_type) + 1 :]
+            name = parts[5][len(resource_type) + 1 :]
+            if ref == arn(resource_type, name):
+                return name
     return ref
 
 

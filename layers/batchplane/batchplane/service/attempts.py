@@ -20,10 +20,11 @@ class Attempts:
         self.resources = Resources(store)
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
-                     started_at: int, container_instance: str | None = None) -> None:
-        """STARTING -> RUNNING when the attempt's task reports it runs."""
+                     started_at: int, container_instance: str | None = None, item: Item | None = None) -> None:
+        """STARTING -> RUNNING when the attempt's task reports it runs. ``item`` is the job
+        as the caller just read it (saves a read); after a conflict it is read again."""
         while True:
-            item = self.jobs.get(job_id)
+            item = item or self.jobs.get(job_id)
             if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
                 return  # duplicate, late or foreign event
             doc = item.doc
@@ -38,6 +39,7 @@ class Attempts:
                 self.jobs.save(item)
                 return
             except ConflictError:
+                item = None
                 continue
 
     def task_stopped(
@@ -52,11 +54,12 @@ class Attempts:
         log_stream: str | None = None,
         started_at: int | None = None,
         retryable: bool = True,
+        item: Item | None = None,
     ) -> str | None:
         """End the attempt and free its capacity, in one transaction; returns the new status,
-        or None when the event was a duplicate or late."""
+        or None when the event was a duplicate or late. ``item``: as for ``task_running``."""
         while True:
-            item = self.jobs.get(job_id)
+            item = item or self.jobs.get(job_id)
             if item is None or item.extra.get("run") != run:
                 return None
             doc = item.doc
@@ -94,6 +97,7 @@ class Attempts:
             try:
                 self.store.transact(ops)
             except ConflictError:
+                item = None
                 continue
             if doc.get("shareIdentifier") and doc.get("startedAt"):
                 self._record_share_usage(item.extra["queue"], doc)

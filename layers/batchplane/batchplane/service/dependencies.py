@@ -31,12 +31,12 @@ class Dependencies:
 
     # -- admission ----------------------------------------------------------------------
 
-    def admit(self, job_id: str) -> None:
+    def admit(self, job_id: str) -> bool:
         """SUBMITTED -> PENDING (waiting for dependencies, or an array fanning out) or
-        RUNNABLE."""
+        RUNNABLE; True when the job became RUNNABLE."""
         item = self.jobs.get(job_id)
         if item is None or item.doc["status"] != rules.SUBMITTED:
-            return
+            return False
         deps = arrays.parent_dependencies(item.doc)
         item.extra["waiting"] = len(deps)
         target = rules.PENDING if deps or _is_parent(item.doc) else rules.RUNNABLE
@@ -44,15 +44,17 @@ class Dependencies:
         try:
             self.jobs.save(item)
         except ConflictError:
-            return  # cancelled meanwhile, or admitted by a redelivered event
+            return False  # cancelled meanwhile, or admitted by a redelivered event
         if deps:
-            self.link(job_id, deps)
-        else:
-            self.ready(job_id)
+            return self.link(job_id, deps)
+        if target == rules.PENDING:
+            return self.ready(job_id)  # an array parent fans out
+        return True
 
-    def link(self, job_id: str, deps: list[dict[str, str]]) -> None:
+    def link(self, job_id: str, deps: list[dict[str, str]]) -> bool:
         """Write the edges of a PENDING job whose ``waiting`` counts ``deps``. A dependency
-        that already ended is released at once."""
+        that already ended is released at once. True when that made the job RUNNABLE."""
+        runnable = False
         for dep in deps:
             edge = Item(pk=f"DEPS#{dep['jobId']}", sk=f"{JOB_SK}#{job_id}", doc={"type": dep.get("type")})
             check = {
@@ -78,17 +80,19 @@ class Dependencies:
                     self.store.put_new(edge)
             dep_item = self.jobs.get(dep["jobId"])
             if dep_item is not None and dep_item.doc["status"] in rules.TERMINAL:
-                self.release(dep["jobId"], job_id, dep_item.doc["status"])
+                runnable |= self.release(dep["jobId"], job_id, dep_item.doc["status"])
+        return runnable
 
-    def ready(self, job_id: str) -> None:
-        """A PENDING job no longer waits: an array fans out its children, others run."""
+    def ready(self, job_id: str) -> bool:
+        """A PENDING job no longer waits: an array fans out its children, others run.
+        True when the job became RUNNABLE."""
         while True:
             item = self.jobs.get(job_id)
             if item is None or item.doc["status"] != rules.PENDING or item.extra.get("waiting", 0) > 0:
-                return
+                return False
             if _is_parent(item.doc):
                 if item.extra.get("fanout"):
-                    return
+                    return False
                 item.extra["fanout"] = "materialize"
             else:
                 rules.move(item.doc, rules.RUNNABLE)
@@ -99,20 +103,22 @@ class Dependencies:
             if _is_parent(item.doc):
                 assert self.workflows is not None, "array jobs need the fan-out workflow"
                 self.workflows.start_array(job_id, "materialize", item.doc["arrayProperties"]["size"])
-            return
+                return False
+            return True
 
     # -- release ------------------------------------------------------------------------
 
-    def on_finished(self, job_id: str, status: str) -> None:
-        """A job ended: release every job that waits for it."""
+    def on_finished(self, job_id: str, status: str) -> bool:
+        """A job ended: release every job that waits for it. True when one became RUNNABLE."""
         token = None
+        runnable = False
         while True:
             items, token = self._edges(job_id, token)
             for edge in items:
                 if not (edge.extra or {}).get("released"):
-                    self.release(job_id, edge.sk.split("#", 1)[1], status)
+                    runnable |= self.release(job_id, edge.sk.split("#", 1)[1], status)
             if token is None:
-                return
+                return runnable
 
     def _edges(self, job_id: str, token: Any) -> tuple[list[Item], Any]:
         kwargs: dict[str, Any] = {
@@ -126,7 +132,7 @@ class Dependencies:
         out = self.store.client.query(**kwargs)
         return [Item.from_dynamo(r) for r in out.get("Items", [])], out.get("LastEvaluatedKey")
 
-    def release(self, dep_id: str, job_id: str, dep_status: str) -> None:
+    def release(self, dep_id: str, job_id: str, dep_status: str) -> bool:
         """Release one edge: one fewer to wait for, or "Dependent Job failed"."""
         while True:
             edge = self.store.get(f"DEPS#{dep_id}", f"{JOB_SK}#{job_id}")
@@ -149,7 +155,7 @@ class Dependencies:
                 break
             except ConflictError:
                 continue
-        self.ready(job_id)
+        return self.ready(job_id)
 
 
 def _is_parent(doc: dict[str, Any]) -> bool:

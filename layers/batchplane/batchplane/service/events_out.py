@@ -51,7 +51,7 @@ def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
         return None
     doc = new["doc"]
     status = doc["status"]
-    old_status = deserialize(stream["OldImage"])["doc"]["status"] if "OldImage" in stream else None
+    old_status = (stream.get("OldImage") or {}).get("status", {}).get("S")
     if status == rules.SUBMITTED or status == old_status:
         return None
     detail = {**doc, EVENT_ID: f"{doc['jobId']}:{new['version']}"}

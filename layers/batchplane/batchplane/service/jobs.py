@@ -177,16 +177,20 @@ class Jobs:
             checks.one_of(status, LIST_STATUSES, "jobStatus")
             statuses = (status,)
         position = _decode_position(request.get("nextToken"), len(statuses))
-        summaries: list[dict[str, Any]] = []
+        # A job that moves to a later status while this call reads the partitions one by
+        # one is read twice; one answer lists it once.
+        summaries: dict[str, dict[str, Any]] = {}
         index, token = position
         while index < len(statuses) and len(summaries) < limit:
             items, token = self.store.query_index(
                 listing(queue, statuses[index]), limit=limit - len(summaries), token=token
             )
-            summaries += [rules.summary(i.doc) for i in items if _matches(i.doc, filters)]
+            for i in items:
+                if _matches(i.doc, filters):
+                    summaries.setdefault(i.doc["jobId"], rules.summary(i.doc))
             if token is None:
                 index += 1
-        out: dict[str, Any] = {"jobSummaryList": summaries}
+        out: dict[str, Any] = {"jobSummaryList": list(summaries.values())}
         if index < len(statuses):
             out["nextToken"] = json.dumps({"s": index, "t": token})
         return out

@@ -8,20 +8,36 @@ from ..domain import jobs as rules
 from .arrays import Arrays
 from .dependencies import Dependencies
 
+_HOLDING = (rules.STARTING, rules.RUNNING)  # statuses that hold compute capacity
+
+
+def wakes_scheduler(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Whether a job item's change can let the scheduler dispatch something: work arrived
+    (the job became RUNNABLE) or capacity was freed (it left STARTING/RUNNING). A pass for
+    any other change (a statusReason, a task ARN recorded) would find nothing new to do."""
+    status = (new or {}).get("status")
+    before = (old or {}).get("status")
+    if status == before:
+        return False
+    return status == rules.RUNNABLE or before in _HOLDING
+
 
 class Reactions:
     def __init__(self, dependencies: Dependencies, arrays: Arrays) -> None:
         self.dependencies = dependencies
         self.arrays = arrays
 
-    def job_changed(self, new: dict[str, Any], old: dict[str, Any] | None) -> None:
-        """``new`` and ``old`` are the job item's images (top-level status, parent, doc)."""
+    def job_changed(self, new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+        """``new`` and ``old`` are the job item's images (keys, top-level status, parent).
+        True when the reaction made a job RUNNABLE (a scheduling pass can place it now)."""
         status = new.get("status")
         before = (old or {}).get("status")
-        job_id = new["doc"]["jobId"]
+        job_id = new["pk"].removeprefix("JOB#")  # the key: no need to decompress ``doc``
         if status == rules.SUBMITTED and before is None:
-            self.dependencies.admit(job_id)
-        elif status in rules.TERMINAL and before != status:
-            self.dependencies.on_finished(job_id, status)
+            return self.dependencies.admit(job_id)
+        if status in rules.TERMINAL and before != status:
+            runnable = self.dependencies.on_finished(job_id, status)
             if new.get("parent"):
                 self.arrays.settle(new["parent"])
+            return runnable
+        return False

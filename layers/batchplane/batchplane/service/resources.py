@@ -20,16 +20,6 @@ KINDS = {
 _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
 
 
-def _scoped_name(ref: str, resource_type: str) -> str:
-    """The resource name in ``ref`` (a name or an ARN), as ``arns.name_from``; but an ARN of
-    another partition, region or account names nothing here, so it comes back unchanged
-    and its lookup fails with "does not exist" instead of finding the local namesake."""
-    name = arns.name_from(ref, resource_type)
-    if ref.startswith("arn:") and ref != arns.arn(resource_type, name):
-        return ref
-    return name
-
-
 def _page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> int:
     if value is None:
         return default
@@ -68,7 +58,7 @@ class Resources:
     # -- compute environments ---------------------------------------------------------
 
     def compute_environment(self, ref: str) -> Item:
-        name = _scoped_name(ref, "compute-environment")
+        name = arns.name_from(ref, "compute-environment")
         item = self._get("CE", name)
         if item is None:
             raise ClientException(f"Compute environment {ref} does not exist.")
@@ -95,7 +85,7 @@ class Resources:
         if len(refs) > 100:
             raise ClientException("computeEnvironments takes at most 100 names or ARNs.")
         limit = _page_size(request.get("maxResults"), 100, 100)
-        names = [_scoped_name(r, "compute-environment") for r in refs]
+        names = [arns.name_from(r, "compute-environment") for r in refs]
         docs, token = self._list("CE", names, limit, request.get("nextToken"))
         out: dict[str, Any] = {"computeEnvironments": docs}
         if token:
@@ -142,7 +132,7 @@ class Resources:
     # -- job queues -------------------------------------------------------------------
 
     def job_queue(self, ref: str) -> Item:
-        name = _scoped_name(ref, "job-queue")
+        name = arns.name_from(ref, "job-queue")
         item = self._get("JQ", name)
         if item is None:
             raise ClientException(f"Job queue {ref} does not exist.")
@@ -158,7 +148,7 @@ class Resources:
                 return docs
 
     def _policy_exists(self, policy_arn: str) -> bool:
-        return self._get("SP", _scoped_name(policy_arn, "scheduling-policy")) is not None
+        return self._get("SP", arns.name_from(policy_arn, "scheduling-policy")) is not None
 
     def _find_ce(self, ref: str) -> dict[str, Any]:
         return self.compute_environment(ref).doc
@@ -174,7 +164,7 @@ class Resources:
         if len(refs) > 100:
             raise ClientException("jobQueues takes at most 100 names or ARNs.")
         limit = _page_size(request.get("maxResults"), 100, 100)
-        names = [_scoped_name(r, "job-queue") for r in refs]
+        names = [arns.name_from(r, "job-queue") for r in refs]
         docs, token = self._list("JQ", names, limit, request.get("nextToken"))
         out: dict[str, Any] = {"jobQueues": docs}
         if token:
@@ -211,7 +201,7 @@ class Resources:
         return {"name": doc["name"], "arn": doc["arn"]}
 
     def scheduling_policy(self, ref: str) -> Item:
-        item = self._get("SP", _scoped_name(ref, "scheduling-policy"))
+        item = self._get("SP", arns.name_from(ref, "scheduling-policy"))
         if item is None:
             raise ClientException(f"Scheduling policy {ref} does not exist.")
         return item
@@ -222,7 +212,7 @@ class Resources:
             raise ClientException("arns is required: list 1 to 100 scheduling policy ARNs.")
         if len(refs) > 100:
             raise ClientException("arns takes at most 100 scheduling policy ARNs.")
-        names = [_scoped_name(r, "scheduling-policy") for r in refs]
+        names = [arns.name_from(r, "scheduling-policy") for r in refs]
         docs, _ = self._list("SP", names, 100, None)
         return {"schedulingPolicies": docs}
 
@@ -284,8 +274,8 @@ class Resources:
 
     def job_definition(self, ref: str, *, active_only: bool = False) -> Item:
         """By ``name`` (latest ACTIVE revision), ``name:revision`` or ARN."""
-        name_rev = _scoped_name(ref, "job-definition")
-        if name_rev != arns.name_from(ref, "job-definition"):
+        name_rev = arns.name_from(ref, "job-definition")
+        if ref.startswith("arn:") and name_rev == ref:
             raise ClientException(f"Job definition {ref} does not exist in this region and account.")
         match = _JD_REF.match(name_rev)
         if not match:
@@ -320,7 +310,7 @@ class Resources:
         if refs:
             docs = []
             for ref in refs:
-                name_rev = _scoped_name(ref, "job-definition")
+                name_rev = arns.name_from(ref, "job-definition")
                 if ":" in name_rev:
                     try:
                         docs.append(self.job_definition(ref).doc)
@@ -343,7 +333,7 @@ class Resources:
 
     def deregister_job_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         ref = request.get("jobDefinition")
-        if not isinstance(ref, str) or ":" not in _scoped_name(ref, "job-definition"):
+        if not isinstance(ref, str) or ":" not in arns.name_from(ref, "job-definition"):
             raise ClientException(
                 "jobDefinition must name a revision: use name:revision or the job definition ARN."
             )

@@ -63,6 +63,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
             job_id, run, task_arn=task_arn, log_stream=stream,
             container_instance=detail.get("containerInstanceArn"),
             started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
+            item=item,
         )
         return rules.RUNNING
     if detail.get("lastStatus") != "STOPPED":
@@ -85,6 +86,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
         log_stream=stream,
         started_at=_ms(detail.get("startedAt")),
         retryable=retryable,
+        item=item,
     )
 
 
