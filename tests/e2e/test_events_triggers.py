@@ -112,9 +112,10 @@ def test_a_subscribed_queue_receives_every_transition_in_order(
     def all_arrived() -> bool:
         for event in receive():  # a repeat has the same batchplaneEventId: keep one
             events[event["detail"]["batchplaneEventId"]] = event
-        return any(e["detail"]["status"] == "SUCCEEDED" for e in events.values())
+        # A standard SQS queue need not hand messages over in the order they were sent.
+        return {e["detail"]["status"] for e in events.values()} >= set(TRANSITIONS)
 
-    _until("the SUCCEEDED event did not arrive", all_arrived)
+    _until(f"not every one of {TRANSITIONS} arrived", all_arrived)
     ordered = sorted(
         events.values(), key=lambda e: int(e["detail"]["batchplaneEventId"].rsplit(":", 1)[1])
     )

@@ -42,6 +42,8 @@ from .. import clock
 from ..config import settings
 from ..domain import schedules
 from ..errors import ClientException
+from .emulator import Activity
+from .router import IDLE_WAKE_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -264,8 +266,14 @@ class LocalBus:
                 for message in out.get("Messages", []):
                     got += 1
                     self._pool.submit(self._deliver, rule, message)
-            idle = 0.005 if got else min(idle * 2, 0.05)
-            self._stop.wait(idle)
+            if got:
+                idle = 0.005
+                self._stop.wait(idle)
+            elif self.router.activity is not None:
+                self.router.activity.wait(Activity.BUS, IDLE_WAKE_SECONDS)  # until an event may have come
+            else:
+                idle = min(idle * 2, 0.05)
+                self._stop.wait(idle)
 
     def _deliver(self, rule: _Rule, message: dict[str, Any]) -> None:
         event = _with_unique_s3_fields(json.loads(message["Body"]), message["MessageId"])

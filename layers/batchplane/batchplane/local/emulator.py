@@ -22,17 +22,51 @@ from . import moto_fixes
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+_TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+# Requests that cannot put anything on an event bus or a queue: reads, receives, logs.
+_QUIET = ("DynamoDB", "AmazonSQS.ReceiveMessage", "AmazonSQS.DeleteMessage",
+          "AmazonSQS.ChangeMessageVisibility", "AmazonSQS.GetQueue", "Logs_")
+
+
+class Activity:
+    """Wakes local pollers when the emulator served a request that may have given them
+    something to read: a table write (the stream) or anything that can put an event on a
+    bus or a message on a queue. Pollers then read at once instead of polling fast."""
+
+    STREAM, BUS = "stream", "bus"
+
+    def __init__(self) -> None:
+        self._flags = {self.STREAM: threading.Event(), self.BUS: threading.Event()}
+
+    def saw(self, target: str) -> None:
+        if target.startswith("DynamoDB_"):
+            if target.partition(".")[2] in _TABLE_WRITES:
+                self._flags[self.STREAM].set()
+        elif not target.startswith(_QUIET):
+            self._flags[self.BUS].set()
+
+    def wait(self, kind: str, timeout: float) -> None:
+        """Until a request of ``kind`` was seen (since the last call) or ``timeout``."""
+        flag = self._flags[kind]
+        flag.wait(timeout)
+        flag.clear()
+
+
 class _SerializeDynamoDB:
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, activity: Activity) -> None:
         self.app = app
         self.lock = threading.Lock()
+        self.activity = activity
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith("DynamoDB_"):
             with self.lock:
-                return list(self.app(environ, start_response))
-        return self.app(environ, start_response)
+                body: Iterable[bytes] = list(self.app(environ, start_response))
+        else:
+            body = self.app(environ, start_response)  # moto has made the change by now
+        self.activity.saw(target)
+        return body
 
 
 class _Handler(WSGIRequestHandler):
@@ -45,10 +79,11 @@ class Emulator:
     def __init__(self) -> None:
         self.server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.activity = Activity()
 
     def start(self) -> str:
         moto_fixes.install()
-        app = _SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = _SerializeDynamoDB(DomainDispatcherApplication(create_backend_app), self.activity)
         self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Handler)
         self._thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)
         self._thread.start()

@@ -25,10 +25,14 @@ from moto.events.models import EventPattern
 
 from .. import clock
 from ..config import settings
+from .emulator import Activity
 from .template import FunctionSpec, Template
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
+# With the emulator's wake-ups, an idle poller still looks this often (a message whose
+# visibility timeout ran out, say).
+IDLE_WAKE_SECONDS = 0.5
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|second|seconds|hour|hours)\)")
 
 
@@ -81,8 +85,10 @@ class Function:
 
 
 class Router:
-    def __init__(self, template: Template, table_name: str, clients: dict[str, Any]) -> None:
+    def __init__(self, template: Template, table_name: str, clients: dict[str, Any],
+                 activity: Activity | None = None) -> None:
         self.template = template
+        self.activity = activity
         self.table_name = table_name
         self.clients = clients
         self.functions = {lid: Function(spec) for lid, spec in template.functions().items()}
@@ -176,11 +182,13 @@ class Router:
                 records = [r for r in raw if m.passes(r)]
                 if records:
                     m.pending.put(records)
-            if not raw:
+            if raw:
+                idle = 0.005
+            elif self.activity is not None:
+                self.activity.wait(Activity.STREAM, IDLE_WAKE_SECONDS)  # until the table is written
+            else:
                 self._stop.wait(idle)
                 idle = min(idle * 2, 0.05)
-            else:
-                idle = 0.005
 
     def _consume(self, mapping: _Mapping) -> None:
         """One mapping's poller: batches of up to BatchSize, one at a time, in order."""

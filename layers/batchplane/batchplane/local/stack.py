@@ -85,7 +85,7 @@ class LocalStack:
         clients = {name: self._client(name, moto_endpoint)
                    for name in ("dynamodb", "dynamodbstreams", "logs")}
         create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
-        self.router = Router(template, TABLE_NAME, clients)
+        self.router = Router(template, TABLE_NAME, clients, self.moto.activity)
         bus_clients = {n: self._client(n, moto_endpoint) for n in ("events", "sqs", "scheduler")}
         self.bus = LocalBus(template, self.router, bus_clients, self._set_env).start()
         # Jobs reach the emulated AWS services through the front port, like any client.
