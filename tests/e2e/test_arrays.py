@@ -85,20 +85,20 @@ def test_n_to_n_children_wait_for_their_twins(batch: Any) -> None:
     first = batch.submit_job(
         jobName=uniq("a"),
         jobQueue=queue,
-        arrayProperties={"size": 12},
+        arrayProperties={"size": 50},
         jobDefinition=_jd(batch, ["sh", "-c", "sleep 0.$((AWS_BATCH_JOB_ARRAY_INDEX % 3))"]),
     )["jobId"]
     second = batch.submit_job(
         jobName=uniq("b"),
         jobQueue=queue,
-        arrayProperties={"size": 12},
+        arrayProperties={"size": 50},
         dependsOn=[{"jobId": first, "type": "N_TO_N"}],
         jobDefinition=_jd(batch, ["true"]),
     )["jobId"]
     assert wait_done(batch, second, timeout=240)["status"] == "SUCCEEDED"
     a = {c["jobId"].rsplit(":", 1)[1]: c for c in _children(batch, first, "SUCCEEDED")}
     b = {c["jobId"].rsplit(":", 1)[1]: c for c in _children(batch, second, "SUCCEEDED")}
-    assert len(a) == len(b) == 12
+    assert len(a) == len(b) == 50
     for i in a:
         assert b[i]["startedAt"] >= a[i]["stoppedAt"], i
 

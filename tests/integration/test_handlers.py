@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import boto3
+from batchplane import clock
 from batchplane.local.router import Function
 from batchplane.store.dynamodb import Item
 from batchplane.wiring import services
@@ -70,6 +71,40 @@ def test_submit_event_replayed_with_same_invocation_id_gives_one_job(
     assert json.loads(first["body"])["jobId"] == json.loads(again["body"])["jobId"]
     listed = services().jobs.list({"jobQueue": "default", "jobStatus": "SUBMITTED"})
     assert len(listed["jobSummaryList"]) == 1
+
+
+def test_no_room_on_the_cluster_keeps_the_job_runnable_without_spending_an_attempt(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
+    """RunTask before any instance has registered (a fresh environment scaling out) must
+    not fail the job: it waits RUNNABLE, as in AWS Batch, and starts once there is room."""
+    ecs = moto_env["ecs"]
+    cluster = ec2_environment["cluster"]
+    for arn in ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]:
+        ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
+    _seed_sample_job()
+    functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
+    job = _job()
+    assert job["status"] == "RUNNABLE", job
+    assert job["statusReason"].startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"), job["statusReason"]
+    assert job["attempts"] == [] and "taskArn" not in job["container"]
+    assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
+
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    assert _job()["status"] == "RUNNABLE"  # held: instances take a while to come up
+
+    instance = moto_env["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                             InstanceType="m5.xlarge")["Instances"][0]
+    ecs.register_container_instance(
+        cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]})
+    )
+    clock.advance(31)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    job = _job()
+    assert job["status"] == "STARTING", job
+    task = ecs.describe_tasks(cluster=cluster, tasks=[job["container"]["taskArn"]])["tasks"][0]
+    env = {e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0]["environment"]}
+    assert env["AWS_BATCH_JOB_ATTEMPT"] == "1"
 
 
 def test_describe_and_list_tags_events(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:

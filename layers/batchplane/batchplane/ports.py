@@ -73,6 +73,12 @@ class Workflows(Protocol):
         ...
 
 
+class CapacityUnavailable(Exception):
+    """The launcher found no room for the task now (EC2 instances still starting, or full;
+    Spot capacity short). The attempt never started: the job waits for capacity again
+    without spending an attempt, as AWS Batch keeps such a job RUNNABLE."""
+
+
 class CapacityError(Exception):
     """A compute environment's settings cannot be provisioned (unknown subnet, AMI, instance
     type...). The message, "CLIENT_ERROR - ...", becomes the environment's statusReason."""

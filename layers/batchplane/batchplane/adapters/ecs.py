@@ -7,10 +7,13 @@ from typing import Any
 
 from .. import aws
 from ..domain import jobdefs
-from ..ports import LaunchRequest, run_of, started_by
+from ..ports import CapacityUnavailable, LaunchRequest, run_of, started_by
 from ..service.tasks import CONTAINER
 
 LOG_GROUP = "/aws/batch/job"
+# RunTask failure reasons that mean "no room now", not "this task cannot run": no instance
+# with enough CPU, memory, GPU or ports, an agent disconnected, Fargate (Spot) capacity short.
+_NO_ROOM = ("RESOURCE:", "AGENT", "Capacity is unavailable")
 
 
 class EcsLauncher:
@@ -100,10 +103,21 @@ class EcsLauncher:
                     "assignPublicIp": "ENABLED",
                 }
             }
-        out = self.ecs.run_task(**kwargs)
-        if out.get("failures") or not out.get("tasks"):
-            raise RuntimeError(f"RunTask failed: {out.get('failures')}")
-        return out["tasks"][0]["taskArn"]
+        try:
+            out = self.ecs.run_task(**kwargs)
+        except self.ecs.exceptions.InvalidParameterException as e:
+            if "No Container Instances were found" in str(e):  # none has registered yet
+                raise CapacityUnavailable("no container instance has registered in the cluster yet") from e
+            raise
+        failures = out.get("failures") or []
+        if out.get("tasks") and not failures:
+            return out["tasks"][0]["taskArn"]
+        reasons = [str(f.get("reason", "")) for f in failures]
+        if not failures and not fargate:
+            raise CapacityUnavailable("no registered container instance has room for the task")
+        if reasons and all(r.startswith(_NO_ROOM) for r in reasons):
+            raise CapacityUnavailable(", ".join(reasons))
+        raise RuntimeError(f"RunTask failed: {failures}")
 
     def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []

@@ -10,6 +10,10 @@ schedulers racing for one job), so local mode installs this per-item rollback in
 
 The logic otherwise follows moto's own implementation (Apache-2.0), operation by
 operation, with the same errors.
+
+Also ECS RunTask on a cluster with no container instance, which moto answers with a bare
+exception (a 500) where AWS answers InvalidParameterException: the scheduler must tell
+"no room yet" (the job waits) from a real failure.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.models import EC2ContainerServiceBackend
 
 
 def _key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +122,22 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+_moto_run_task = EC2ContainerServiceBackend.run_task
+
+
+def run_task(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
+    """ECS RunTask on a cluster with no container instance: AWS answers
+    InvalidParameterException "No Container Instances were found in your cluster.";
+    moto raises a bare Exception (a 500), which no client can tell from an outage."""
+    try:
+        return _moto_run_task(self, *args, **kwargs)
+    except Exception as e:
+        if type(e) is Exception and str(e).startswith("No instances found in cluster"):
+            raise InvalidParameterException("No Container Instances were found in your cluster.") from e
+        raise
+
+
 def install() -> None:
-    """Replace moto's TransactWriteItems in this process (idempotent)."""
+    """Replace moto's TransactWriteItems and RunTask in this process (idempotent)."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]

@@ -130,6 +130,26 @@ class Attempts:
             except ConflictError:
                 continue
 
+    def requeue_unstarted(self, job_id: str, run: int, *, reason: str, hold_ms: int) -> None:
+        """The dispatched attempt found no room and never started: back to RUNNABLE with
+        ``reason``, no attempt spent, its capacity released, and not placed again for
+        ``hold_ms`` (instances take minutes to come up; retrying at once would spin)."""
+        while True:
+            item = self.jobs.get(job_id)
+            if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
+                return
+            rules.requeue(item.doc, reason)
+            item.extra["holdUntil"] = now_ms() + hold_ms
+            ce = item.extra.pop("ce", None)
+            ops = self.jobs.save_ops(item)
+            if ce:
+                ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(item.doc)}))
+            try:
+                self.store.transact(ops)
+                return
+            except ConflictError:
+                continue
+
     def mark_stopping(
         self, job_id: str, run: int, *, reason: str, retryable: bool, requeue: bool = False
     ) -> str | None:

@@ -10,7 +10,7 @@ from ..clock import now_ms
 from ..domain import compute, scheduling
 from ..domain import jobs as rules
 from ..errors import ConflictError
-from ..ports import LaunchRequest, TaskLauncher
+from ..ports import CapacityUnavailable, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from .attempts import Attempts
 from .dependencies import Dependencies
@@ -20,6 +20,9 @@ from .resources import Resources
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 500  # jobs per queue considered in one pass
 PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
+# A job whose task found no room waits this long before it is placed again; the tick
+# (every minute) or any later pass picks it up then.
+CAPACITY_HOLD_MS = 30_000
 
 
 class Scheduler:
@@ -56,7 +59,9 @@ class Scheduler:
         items_by_id: dict[str, Item] = {}
         for q in queue_docs:
             name = q["jobQueueName"]
-            items = self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
+            now = now_ms()
+            items = [i for i in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
+                     if int(i.extra.get("holdUntil") or 0) <= now]  # held: waits for capacity
             items_by_id.update({i.doc["jobId"]: i for i in items})
             runnable[name] = [_candidate(i, name) for i in items]
             queue = scheduling.Queue(
@@ -216,6 +221,13 @@ class Scheduler:
         )
         try:
             task_arn = self.launcher.launch(request)
+        except CapacityUnavailable as e:
+            log.info("no room for %s on %s: %s", doc["jobId"], ce["computeEnvironmentName"], e)
+            self.attempts.requeue_unstarted(
+                doc["jobId"], run, hold_ms=CAPACITY_HOLD_MS,
+                reason=f"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - {e}"[: rules.MAX_REASON],
+            )
+            return False
         except Exception as e:  # noqa: BLE001 - any launch failure ends the attempt, never loses the job
             log.exception("launch failed for %s", doc["jobId"])
             self.attempts.task_stopped(doc["jobId"], run, task_arn=None, exit_code=None,
