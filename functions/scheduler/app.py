@@ -16,14 +16,15 @@ tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> bool:
-    """React to one change; True when it may let a scheduling pass dispatch more."""
+def record_handler(record: DynamoDBRecord, parents: set[str]) -> bool:
+    """React to one change; True when it may let a scheduling pass dispatch more. Array
+    parents whose children ended are added to ``parents``, settled once per batch."""
     change = record.dynamodb
     if change is None:
         return False
     if change.keys.get("sk") != "JOB":
         return True  # a compute environment or job queue was created, resized or enabled
-    runnable = bool(change.new_image) and services().reactions.job_changed(change.new_image, change.old_image)
+    runnable = bool(change.new_image) and services().reactions.job_changed(change.new_image, change.old_image, parents)
     return runnable or wakes_scheduler(change.new_image, change.old_image)
 
 
@@ -34,10 +35,14 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     woken = "Records" not in event  # the tick always runs a pass
     if "Records" in event:
         wakes: list[bool] = []
+        parents: set[str] = set()
         result = process_partial_response(
-            event=event, record_handler=lambda record: wakes.append(record_handler(record)),
+            event=event, record_handler=lambda record: wakes.append(record_handler(record, parents)),
             processor=processor, context=context,
         )
+        # If settling fails the invocation fails and the whole batch comes again: the
+        # reactions above are idempotent.
+        services().reactions.settle(parents)
         woken = any(wakes)
     if not woken:
         return result

@@ -27,9 +27,13 @@ class Reactions:
         self.dependencies = dependencies
         self.arrays = arrays
 
-    def job_changed(self, new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    def job_changed(
+        self, new: dict[str, Any], old: dict[str, Any] | None, parents: set[str] | None = None
+    ) -> bool:
         """``new`` and ``old`` are the job item's images (keys, top-level status, parent).
-        True when the reaction made a job RUNNABLE (a scheduling pass can place it now)."""
+        True when the reaction made a job RUNNABLE (a scheduling pass can place it now).
+        ``parents``: collect the array parents to settle instead of settling each now (a
+        batch of records from one array settles its parent once, see ``settle``)."""
         status = new.get("status")
         before = (old or {}).get("status")
         job_id = new["pk"].removeprefix("JOB#")  # the key: no need to decompress ``doc``
@@ -38,6 +42,16 @@ class Reactions:
         if status in rules.TERMINAL and before != status:
             runnable = self.dependencies.on_finished(job_id, status)
             if new.get("parent"):
-                self.arrays.settle(new["parent"])
+                if parents is None:
+                    self.arrays.settle(new["parent"])
+                else:
+                    parents.add(new["parent"])
             return runnable
         return False
+
+    def settle(self, parents: set[str]) -> None:
+        """Settle each array parent once (PENDING -> SUCCEEDED/FAILED when its last child
+        ended). Reading the parent and its counters for every child record would make a
+        large array's last records wait behind thousands of reads."""
+        for parent in sorted(parents):
+            self.arrays.settle(parent)
