@@ -115,7 +115,12 @@ def test_a_subscribed_queue_receives_every_transition_in_order(
         # A standard SQS queue need not hand messages over in the order they were sent.
         return {e["detail"]["status"] for e in events.values()} >= set(TRANSITIONS)
 
-    _until(f"not every one of {TRANSITIONS} arrived", all_arrived)
+    try:
+        _until("every transition's event", all_arrived, timeout=30)
+    except BaseException:
+        seen = sorted((e["detail"]["batchplaneEventId"], e["detail"]["status"]) for e in events.values())
+        print(f"events that did arrive for {job_id}: {seen}")
+        raise
     ordered = sorted(
         events.values(), key=lambda e: int(e["detail"]["batchplaneEventId"].rsplit(":", 1)[1])
     )

@@ -163,6 +163,33 @@ def test_task_events_end_the_attempt_once(functions: dict[str, Function], ec2_en
     assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
 
 
+def test_a_stopped_event_before_the_running_one_still_records_running(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
+    _seed_sample_job()
+    functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
+    task_arn = _job()["container"]["taskArn"]
+    table = services().store.table
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    stream_arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="LATEST")
+    stopped = load_event("events/ecs-task-stopped.json")
+    stopped["detail"]["taskArn"] = task_arn
+    functions["EventsFunction"].invoke(stopped)
+    running = load_event("events/ecs-task-running.json")
+    running["detail"]["taskArn"] = task_arn
+    functions["EventsFunction"].invoke(running)  # late: changes nothing
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    moves = [r["dynamodb"]["NewImage"]["status"]["S"] for r in records if r["dynamodb"]["Keys"]["sk"]["S"] == "JOB"]
+    assert moves == ["RUNNING", "SUCCEEDED"]
+    job = _job()
+    assert job["status"] == "SUCCEEDED" and len(job["attempts"]) == 1
+    assert job["startedAt"] == job["attempts"][0]["startedAt"]
+    assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
+
+
 def test_failed_task_with_attempts_left_goes_back_to_runnable(
     functions: dict[str, Function], ec2_environment: dict[str, Any]
 ) -> None:

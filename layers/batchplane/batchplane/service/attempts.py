@@ -65,6 +65,14 @@ class Attempts:
             doc = item.doc
             if doc["status"] not in (rules.STARTING, rules.RUNNING):
                 return None
+            if doc["status"] == rules.STARTING and started_at and task_arn:
+                # The task ran, but its STOPPED event came before its RUNNING one (ECS
+                # events are not ordered): record RUNNING first, as its own change, so the
+                # job shows and publishes every state it went through.
+                self.task_running(job_id, run, task_arn=task_arn, log_stream=log_stream,
+                                  started_at=started_at, item=item)
+                item = None
+                continue
             if task_arn:
                 doc["container"]["taskArn"] = task_arn
             if log_stream:
