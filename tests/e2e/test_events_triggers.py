@@ -81,12 +81,10 @@ def _until(what: str, probe: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 def _jobs_named(batch: Any, queue: str, name: str) -> list[dict[str, Any]]:
-    """The queue's jobs of that name, once each: ListJobs with a filter reads one status
-    after another, so a job changing status meanwhile can be listed twice."""
-    found = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])[
+    """The queue's jobs of that name (ListJobs lists each once per answer)."""
+    return batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])[
         "jobSummaryList"
     ]
-    return list({j["jobId"]: j for j in found}.values())
 
 
 # -- events out -----------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from .support import Env, Raw, make_client, raw_request, uniq, wait_status
 
 
 def _jobs_named(batch: Any, queue: str, name: str) -> list[str]:
-    """Every job called ``name`` in ``queue`` (a held queue), once its jobs are RUNNABLE:
-    ListJobs may repeat a job that moves while it lists (test_listing_consistency.py)."""
+    """Every job called ``name`` in ``queue`` (a held queue), once its jobs are RUNNABLE,
+    where they stay: a listing taken then does not change under the test."""
     for _ in range(200):
         found = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
         summaries = found["jobSummaryList"]

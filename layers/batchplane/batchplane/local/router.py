@@ -99,8 +99,7 @@ class Router:
         for fn in self.functions.values():
             for ev in fn.spec.events.values():
                 if ev.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                    pattern = ev["Properties"]["Pattern"]
-                    self._rules.append((EventPattern.load(json.dumps(pattern)), fn))
+                    self._rules.append((_pattern(ev["Properties"]["Pattern"]), fn))
 
     # -- EventBridge ------------------------------------------------------------------
 
@@ -225,6 +224,11 @@ class Router:
             self._stop.wait(0.2)
 
 
+def _pattern(pattern: str | dict[str, Any]) -> EventPattern:
+    """An event pattern as the template writes it (JSON text or YAML mapping)."""
+    return EventPattern.load(pattern if isinstance(pattern, str) else json.dumps(pattern))
+
+
 def _as_lambda_json(value: Any) -> Any:
     """Lambda receives stream records as JSON: times as epoch seconds, binary attributes
     as base64 text."""
@@ -239,10 +243,7 @@ class _Mapping:
 
     def __init__(self, fn: Function, props: dict[str, Any]) -> None:
         self.fn = fn
-        self.patterns = [
-            EventPattern.load(f["Pattern"] if isinstance(f["Pattern"], str) else json.dumps(f["Pattern"]))
-            for f in (props.get("FilterCriteria") or {}).get("Filters", [])
-        ]
+        self.patterns = [_pattern(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
         self.batch_size = int(props.get("BatchSize", 100))
         self.pending: queue.Queue[list[dict[str, Any]]] = queue.Queue()
         self.stream_arn = ""

@@ -98,12 +98,8 @@ class Attempts:
                     now=now_ms(),
                     retryable=retryable,
                 )
-            ce = item.extra.pop("ce", None)
-            ops = self.jobs.save_ops(item)
-            if ce:
-                ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(doc)}))
             try:
-                self.store.transact(ops)
+                self.store.transact(self._release_ops(item))
             except ConflictError:
                 item = None
                 continue
@@ -148,15 +144,20 @@ class Attempts:
                 return
             rules.requeue(item.doc, reason)
             item.extra["holdUntil"] = now_ms() + hold_ms
-            ce = item.extra.pop("ce", None)
-            ops = self.jobs.save_ops(item)
-            if ce:
-                ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(item.doc)}))
             try:
-                self.store.transact(ops)
+                self.store.transact(self._release_ops(item))
                 return
             except ConflictError:
                 continue
+
+    def _release_ops(self, item: Item) -> list[dict[str, Any]]:
+        """Save the job that left STARTING/RUNNING and give its vCPUs back to its compute
+        environment, as one transaction's entries."""
+        ce = item.extra.pop("ce", None)
+        ops = self.jobs.save_ops(item)
+        if ce:
+            ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(item.doc)}))
+        return ops
 
     def mark_stopping(
         self, job_id: str, run: int, *, reason: str, retryable: bool, requeue: bool = False

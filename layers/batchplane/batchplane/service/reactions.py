@@ -28,12 +28,12 @@ class Reactions:
         self.arrays = arrays
 
     def job_changed(
-        self, new: dict[str, Any], old: dict[str, Any] | None, parents: set[str] | None = None
+        self, new: dict[str, Any], old: dict[str, Any] | None, parents: set[str]
     ) -> bool:
         """``new`` and ``old`` are the job item's images (keys, top-level status, parent).
         True when the reaction made a job RUNNABLE (a scheduling pass can place it now).
-        ``parents``: collect the array parents to settle instead of settling each now (a
-        batch of records from one array settles its parent once, see ``settle``)."""
+        Array parents whose child ended are added to ``parents``, for ``settle`` once per
+        batch of records."""
         status = new.get("status")
         before = (old or {}).get("status")
         job_id = new["pk"].removeprefix("JOB#")  # the key: no need to decompress ``doc``
@@ -42,10 +42,7 @@ class Reactions:
         if status in rules.TERMINAL and before != status:
             runnable = self.dependencies.on_finished(job_id, status)
             if new.get("parent"):
-                if parents is None:
-                    self.arrays.settle(new["parent"])
-                else:
-                    parents.add(new["parent"])
+                parents.add(new["parent"])
             return runnable
         return False
 

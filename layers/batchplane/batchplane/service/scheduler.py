@@ -57,9 +57,9 @@ class Scheduler:
         runnable: dict[str, list[scheduling.Candidate]] = {}
         running: list[scheduling.Running] = []
         items_by_id: dict[str, Item] = {}
+        now = now_ms()
         for q in queue_docs:
             name = q["jobQueueName"]
-            now = now_ms()
             items = [i for i in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
                      if int(i.extra.get("holdUntil") or 0) <= now]  # held: waits for capacity
             items_by_id.update({i.doc["jobId"]: i for i in items})
