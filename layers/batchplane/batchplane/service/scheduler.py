@@ -52,7 +52,6 @@ class Scheduler:
             self.sweep(queue_docs)
         ce_items = self.store.query_index("CE")[0]
         ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in ce_items}
-        environments = {arn: self._environment(doc) for arn, doc in ce_docs.items()}
         queues: list[scheduling.Queue] = []
         runnable: dict[str, list[scheduling.Candidate]] = {}
         running: list[scheduling.Running] = []
@@ -77,9 +76,20 @@ class Scheduler:
             if q.get("schedulingPolicyArn"):
                 queue.fairshare = self._fairshare(q, running)
             queues.append(queue)
+        # Usage is read after the jobs: a job that leaves RUNNING in between has already
+        # given its vCPUs back, so the pass sees room rather than a victim too few (reading
+        # usage first could count a job it no longer lists and preempt a second victim).
+        environments = {arn: self._environment(doc) for arn, doc in ce_docs.items()}
         result = scheduling.plan(queues, environments, runnable, running)
+        waiting: dict[str, bool] = {}
         for victim, preemptor in result.preemptions:
-            self._preempt(victim, preemptor)
+            # The pass's lists may be a moment old: a preemptor that another pass has
+            # already started needs nobody's capacity.
+            if preemptor.job_id not in waiting:
+                current = self.jobs.get(preemptor.job_id)
+                waiting[preemptor.job_id] = current is not None and current.doc["status"] == rules.RUNNABLE
+            if waiting[preemptor.job_id]:
+                self._preempt(victim, preemptor)
         dispatched = 0
         for candidate, ce_arn in result.placements:
             if self._dispatch(items_by_id[candidate.job_id], ce_docs[ce_arn]):
