@@ -1,4 +1,4 @@
-"""End-to-end fixtures: ONE local stack for the whole session (it sets os.environ) and
+"""End-to-end fixtures: ONE local stack for the e2e package (it sets os.environ) and
 the unmodified boto3 ``batch`` and ``logs`` clients pointed at it."""
 
 from __future__ import annotations
@@ -29,28 +29,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterable[LocalStack]:
     with LocalStack(port=0) as s:
         yield s
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def endpoint(stack: LocalStack) -> str:
     return stack.endpoint
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def batch(endpoint: str) -> Any:
     return make_client("batch", endpoint)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def logs(endpoint: str) -> Any:
     return make_client("logs", endpoint)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def env(batch: Any) -> Env:
     e = Env(
         ec2_ce=uniq("ec2"),
@@ -121,7 +121,7 @@ def env(batch: Any) -> Env:
     return e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def raw(endpoint: str) -> Callable[..., Raw]:
     def post(
         path: str, body: Any = None, *, method: str = "POST", headers: dict[str, str] | None = None

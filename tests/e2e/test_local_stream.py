@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchplane.local.stack import TABLE_NAME
+import pytest
+from batchplane.local.stack import TABLE_NAME, LocalStack
 
 from .support import Env, make_client, uniq, wait_done
 
@@ -42,3 +43,26 @@ def test_jobs_still_run_after_a_cancelled_transaction(endpoint: str, batch: Any,
         jobName=uniq("after-cancel"), jobQueue=env.queue, jobDefinition=env.jobdef
     )["jobId"]
     assert wait_done(batch, job_id, timeout=8)["status"] == "SUCCEEDED"
+
+
+def test_jobs_still_run_after_the_stream_read_fails(
+    stack: LocalStack, batch: Any, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed GetRecords (moto answering 500, a dropped connection) neither stops the
+    reader nor loses or repeats records: it resumes after the last record it read."""
+    assert stack.router is not None
+    streams = stack.router.clients["dynamodbstreams"]
+    real_get_records = streams.get_records
+    failures: list[int] = []
+
+    def failing_twice(**kwargs: Any) -> Any:
+        if len(failures) < 2:
+            failures.append(1)
+            raise ConnectionError("the emulator went away for a moment")
+        return real_get_records(**kwargs)
+
+    monkeypatch.setattr(streams, "get_records", failing_twice)
+    job_id = batch.submit_job(jobName=uniq("after-failed-read"), jobQueue=env.queue, jobDefinition=env.jobdef)["jobId"]
+    job = wait_done(batch, job_id, timeout=15)
+    assert job["status"] == "SUCCEEDED" and len(job["attempts"]) == 1
+    assert len(failures) == 2

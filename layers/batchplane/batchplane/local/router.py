@@ -167,15 +167,32 @@ class Router:
         streams = self.clients["dynamodbstreams"]
         stream_arn = ddb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
         shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
-        iterator = streams.get_shard_iterator(
-            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
+        last: str | None = None  # the sequence number of the last record handed out
+
+        def iterator_after_last() -> str:
+            where = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last
+                     else {"ShardIteratorType": "TRIM_HORIZON"})
+            return streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], **where)["ShardIterator"]
+
+        iterator = iterator_after_last()
         for m in mappings:
             m.stream_arn = stream_arn
         idle = 0.005
         while not self._stop.is_set():
-            out = streams.get_records(ShardIterator=iterator, Limit=1000)
+            try:
+                out = streams.get_records(ShardIterator=iterator, Limit=1000)
+            except Exception:  # noqa: BLE001 - as Lambda's poller: retry, never lose the place
+                log.warning("GetRecords failed; retrying after the last record read", exc_info=True)
+                if self._stop.wait(1.0):
+                    return
+                try:
+                    iterator = iterator_after_last()
+                except Exception:  # noqa: BLE001 - the next round retries this too
+                    log.warning("GetShardIterator failed", exc_info=True)
+                continue
             iterator = out["NextShardIterator"]
+            if out["Records"]:
+                last = out["Records"][-1]["dynamodb"]["SequenceNumber"]
             raw = json.loads(json.dumps(out["Records"], default=_as_lambda_json))
             for m in mappings:
                 records = [r for r in raw if m.passes(r)]
