@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from batchplane.domain.capacity import InstanceType
 from batchplane.domain.scheduling import (
     MISCONFIGURED,
     NO_CAPACITY,
@@ -206,6 +207,33 @@ def test_no_usable_environment(envs: list[Environment]) -> None:
     placed, reasons = run([Queue("q", 1, ["ce"])], envs, [job("j")])
     assert placed == {}
     assert reasons == {"j": NO_ENVIRONMENT}
+
+
+M5_LARGE = InstanceType("m5.large", 2, 8192, 0, 0.096)
+P3_2XLARGE = InstanceType("p3.2xlarge", 8, 62464, 1, 3.06)
+
+
+@pytest.mark.parametrize(
+    ("memory_mib", "gpus"),
+    [(16384, 0), (0, 1)],  # more memory than an m5.large has; a GPU it lacks
+)
+def test_a_job_no_instance_type_can_hold_is_misconfigured(memory_mib: int, gpus: int) -> None:
+    envs = [env("ce", 64)]
+    envs[0].types = (M5_LARGE,)
+    big = Candidate(job_id="big", queue="q", mvcpus=1000, platform="EC2", memory_mib=memory_mib, gpus=gpus)
+    placed, reasons = run([Queue("q", 1, ["ce"])], envs, [big, job("small")])
+    assert placed == {"small": "ce"}
+    assert reasons == {"big": MISCONFIGURED}
+
+
+def test_a_job_goes_to_the_environment_whose_instances_can_hold_it() -> None:
+    cpu, gpu = env("cpu", 64), env("gpu", 64)
+    cpu.types, gpu.types = (M5_LARGE,), (P3_2XLARGE,)
+    trainer = Candidate(job_id="t", queue="q", mvcpus=4000, platform="EC2", memory_mib=30000, gpus=1)
+    placed, reasons = run([Queue("q", 1, ["cpu", "gpu"])], [cpu, gpu], [trainer, job("small")])
+    assert placed == {"t": "gpu", "small": "cpu"}
+    assert reasons == {}
+    assert cpu.used_mvcpus == 1000
 
 
 def test_disabled_environment_is_skipped_even_with_room() -> None:

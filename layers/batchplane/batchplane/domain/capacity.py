@@ -49,7 +49,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import jobdefs
+from . import compute, jobdefs
 
 CATALOG_PATH = Path(__file__).resolve().parents[1] / "data" / "instances.json"
 # Memory a container instance offers jobs: the ECS agent registers what the kernel reports
@@ -162,6 +162,14 @@ class Catalog:
 def default_catalog() -> Catalog:
     """data/instances.json, read once per process."""
     return Catalog.from_json(json.loads(CATALOG_PATH.read_text()))
+
+
+def instance_types(ce: dict[str, Any], catalog: Catalog) -> tuple[InstanceType, ...] | None:
+    """The types a compute environment may launch; None where batchplane launches no
+    instances (Fargate, UNMANAGED)."""
+    if not compute.provisioned(ce):
+        return None
+    return tuple(catalog.resolve(list(ce["computeResources"].get("instanceTypes") or []))[0])
 
 
 # -- which environment a waiting job counts for -----------------------------------------

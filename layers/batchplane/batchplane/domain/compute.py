@@ -27,6 +27,11 @@ def platform(ce: dict[str, Any]) -> str:
     return "FARGATE" if is_fargate(ce) else "EC2"
 
 
+def provisioned(ce: dict[str, Any]) -> bool:
+    """Whether batchplane launches instances for this environment (MANAGED EC2 or SPOT)."""
+    return ce.get("type") == "MANAGED" and not is_fargate(ce)
+
+
 def max_vcpus(ce: dict[str, Any]) -> int | None:
     """The vCPU ceiling, or None for an UNMANAGED environment without unmanagedvCpus."""
     if ce["type"] == "MANAGED":

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .capacity import InstanceType, Shape
+
 MISCONFIGURED = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU)"
     " is higher than that can be met by the CE(s) attached to the job queue."
@@ -44,12 +46,18 @@ class Environment:
     platform: str  # "EC2" or "FARGATE"
     max_mvcpus: int | None  # None: no ceiling known (UNMANAGED without unmanagedvCpus)
     used_mvcpus: int = 0
+    # The instance types it may launch (MANAGED EC2/SPOT); None: no shapes to check.
+    types: tuple[InstanceType, ...] | None = None
 
     def fits(self, mvcpus: int) -> bool:
         return self.max_mvcpus is None or self.used_mvcpus + mvcpus <= self.max_mvcpus
 
-    def could_ever_fit(self, mvcpus: int) -> bool:
-        return self.max_mvcpus is None or mvcpus <= self.max_mvcpus
+    def could_ever_fit(self, job: Candidate) -> bool:
+        """Within maxvCpus, and on one instance of some type it may launch (vCPUs, memory
+        and GPUs at once): a job that fits no instance would wait forever."""
+        if self.max_mvcpus is not None and job.mvcpus > self.max_mvcpus:
+            return False
+        return not self.types or any(t.fits(job.shape) for t in self.types)
 
 
 @dataclass
@@ -100,6 +108,12 @@ class Candidate:
     reason: str | None = None  # the statusReason it has now
     share: str | None = None  # shareIdentifier (fair-share queues)
     priority: int = 0  # schedulingPriority (fair-share queues)
+    memory_mib: int = 0
+    gpus: int = 0
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.mvcpus, self.memory_mib, self.gpus)
 
 
 @dataclass
@@ -134,14 +148,14 @@ def plan(
 
 def _place(job: Candidate, ces: list[Environment], out: Plan) -> bool:
     usable = [ce for ce in ces if ce.enabled and ce.platform == job.platform]
-    target = next((ce for ce in usable if ce.fits(job.mvcpus)), None)
+    target = next((ce for ce in usable if ce.could_ever_fit(job) and ce.fits(job.mvcpus)), None)
     if target is not None:
         target.used_mvcpus += job.mvcpus
         out.placements.append((job, target.name))
         return True
     if not usable:
         reason = NO_ENVIRONMENT
-    elif not any(ce.could_ever_fit(job.mvcpus) for ce in usable):
+    elif not any(ce.could_ever_fit(job) for ce in usable):
         reason = MISCONFIGURED
     else:
         reason = NO_CAPACITY

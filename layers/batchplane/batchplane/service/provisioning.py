@@ -37,11 +37,6 @@ SCALE_IN_AFTER_SECONDS = 300
 HEALTHY = "ComputeEnvironment Healthy"
 
 
-def provisioned(doc: dict[str, Any]) -> bool:
-    """Whether batchplane launches instances for this environment (MANAGED EC2 or SPOT)."""
-    return doc.get("type") == "MANAGED" and not compute.is_fargate(doc)
-
-
 class Provisioning:
     def __init__(
         self,
@@ -89,7 +84,7 @@ class Provisioning:
         out: dict[str, int] = {}
         failure: Exception | None = None
         for item in items:
-            if not provisioned(item.doc):
+            if not compute.provisioned(item.doc):
                 continue
             arn = item.doc["computeEnvironmentArn"]
             try:
@@ -105,7 +100,7 @@ class Provisioning:
 
     def removed(self, doc: dict[str, Any]) -> None:
         """The environment was deleted: release its instances."""
-        if self.controller is not None and provisioned(doc):
+        if self.controller is not None and compute.provisioned(doc):
             self.controller.remove(doc)
 
     def sweep(self) -> list[str]:
@@ -127,16 +122,12 @@ class Provisioning:
 
     def _environment(self, doc: dict[str, Any]) -> capacity.Environment:
         ceiling = compute.max_vcpus(doc)
-        types = None
-        if provisioned(doc):
-            entries = list(doc["computeResources"].get("instanceTypes") or [])
-            types = tuple(self.catalog.resolve(entries)[0])
         return capacity.Environment(
             arn=doc["computeEnvironmentArn"],
             enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
             platform=compute.platform(doc),
             max_mvcpus=None if ceiling is None else ceiling * 1000,
-            types=types,
+            types=capacity.instance_types(doc, self.catalog),
         )
 
     def _provision(

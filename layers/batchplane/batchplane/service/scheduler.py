@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..clock import now_ms
-from ..domain import compute, scheduling
+from ..domain import capacity, compute, scheduling
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import CapacityUnavailable, LaunchRequest, TaskLauncher
@@ -112,6 +112,7 @@ class Scheduler:
             platform=compute.platform(doc),
             max_mvcpus=None if ceiling is None else ceiling * 1000,
             used_mvcpus=usage.get("mvcpus", 0),
+            types=capacity.instance_types(doc, capacity.default_catalog()),
         )
 
     @staticmethod
@@ -284,10 +285,12 @@ def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) 
 
 def _candidate(item: Item, queue: str) -> scheduling.Candidate:
     doc = item.doc
+    shape = capacity.Shape.of(doc["container"])
     return scheduling.Candidate(
         job_id=doc["jobId"], queue=queue, mvcpus=mvcpus(doc),
         platform=doc.get("platformCapabilities", ["EC2"])[0], reason=doc.get("statusReason"),
         share=doc.get("shareIdentifier"), priority=int(doc.get("schedulingPriority") or 0),
+        memory_mib=shape.memory_mib, gpus=shape.gpus,
     )
 
 
