@@ -145,6 +145,52 @@ def test_oversized_job_waits_with_the_resource_reason_then_a_time_limit_cancels_
     )
 
 
+def test_a_job_larger_than_every_instance_type_waits_with_the_resource_reason(batch: Any) -> None:
+    # Within maxvCpus, but 64 GiB is more than an m5.large (8 GiB) can ever hold.
+    ce = uniq("ce")
+    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED",
+                                     computeResources=ec2_resources(maxvCpus=16, instanceTypes=["m5.large"]))
+    queue = _queue(batch, ce)
+    name = uniq("jd")
+    batch.register_job_definition(jobDefinitionName=name, type="container", containerProperties={
+        "image": "busybox", "command": ["true"],
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "65536"}],
+    })
+    (big,) = _submit(batch, queue, name)
+    (small,) = _submit(batch, queue, _definition(batch, ["true"]))
+    job = wait_for(
+        batch, big, lambda j: (j.get("statusReason") or "").startswith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
+    )
+    assert job["status"] == "RUNNABLE"
+    assert wait_done(batch, small)["status"] == "SUCCEEDED"  # it does not block the queue
+    batch.cancel_job(jobId=big, reason="test over")
+
+
+def test_local_attempts_are_packed_on_instances_of_the_environment_types(batch: Any, stack: LocalStack) -> None:
+    # 4 vCPUs of m5.large (2 vCPUs, 8 GiB): two instances. Each job takes 1 vCPU and 6 GB,
+    # so one fits per instance: two run, the third finds no room though vCPUs remain.
+    ce = uniq("ce")
+    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED",
+                                     computeResources=ec2_resources(maxvCpus=4, instanceTypes=["m5.large"]))
+    queue = _queue(batch, ce)
+    name = uniq("jd")
+    batch.register_job_definition(jobDefinitionName=name, type="container", containerProperties={
+        "image": "busybox", "command": ["sleep", "1"],
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "6000"}],
+    })
+    ids = _submit(batch, queue, name, 3)
+    waiting = wait_for(batch, ids[2], lambda j: (j.get("statusReason") or "").startswith("CAPACITY:"))
+    assert waiting["status"] == "RUNNABLE" and waiting["attempts"] == []
+    first, second = (wait_done(batch, j) for j in ids[:2])
+    instances = {j["container"]["containerInstanceArn"] for j in (first, second)}
+    assert len(instances) == 2  # one job per instance: memory, not vCPUs, was the limit
+    clock.advance(31)  # past the hold a job without room waits
+    stack.tick()
+    third = wait_done(batch, ids[2])
+    assert third["status"] == "SUCCEEDED" and len(third["attempts"]) == 1
+    assert third["container"]["containerInstanceArn"] in instances  # an instance was free again
+
+
 def test_failing_job_runs_every_attempt_with_its_number(batch: Any, logs: Any) -> None:
     ce = _environment(batch, 2)
     queue = _queue(batch, ce)

@@ -19,8 +19,10 @@ from typing import Any
 from .. import clock
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
-from ..ports import LaunchRequest, started_by
+from ..domain import capacity
+from ..ports import CapacityUnavailable, LaunchRequest, started_by
 from ..service.tasks import CONTAINER, log_stream_name
+from .instances import VirtualFleet
 
 # What a local attempt inherits from this machine; everything else comes from the job.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
@@ -65,9 +67,9 @@ class LocalProcessLauncher:
         self.kill_grace = kill_grace_seconds
         self.timeout_scale = timeout_scale  # tests shrink attemptDurationSeconds with it
         self._tasks: dict[str, _Task] = {}
-        # One virtual EC2 instance per compute environment hosts its local tasks; an
-        # interruption replaces it, as a Spot reclaim would.
-        self._instances: dict[str, str] = {}
+        # The virtual instances of each compute environment (see instances.py); an
+        # interruption removes one, as a Spot reclaim would.
+        self.fleet = VirtualFleet()
         self._by_run: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
@@ -83,7 +85,11 @@ class LocalProcessLauncher:
             s = settings()
             arn = f"arn:aws:ecs:{s.region}:{s.account_id}:task/{ce}/{task_id}"
             task = _Task(arn, request)
-            task.instance = self._instance(ce)
+            instance = self.fleet.place(request.compute_environment, arn, capacity.Shape.of(request.job["container"]))
+            if instance is None:
+                raise CapacityUnavailable(f"no instance of compute environment {ce} has room for the task, "
+                                          "and it has maxvCpus of instances already")
+            task.instance = instance.instance_id
             self._tasks[arn] = task
             self._by_run[key] = arn
         threading.Thread(target=self._run, args=(task,), name=f"task-{task_id[:8]}", daemon=True).start()
@@ -100,17 +106,10 @@ class LocalProcessLauncher:
         with self._lock:
             found = [(t.request.job["jobId"], t.request.run) for t in self._tasks.values()
                      if t.instance == instance_id and not t.done.is_set()]
-            for ce, current in list(self._instances.items()):
-                if current == instance_id:
-                    del self._instances[ce]  # the next attempt lands on a fresh instance
+            self.fleet.remove(instance_id)  # the next attempts land on other instances
         return found
 
     # -- inside -----------------------------------------------------------------------
-
-    def _instance(self, ce: str) -> str:
-        if ce not in self._instances:
-            self._instances[ce] = "i-" + uuid.uuid4().hex[:17]
-        return self._instances[ce]
 
     def instance_of(self, job_id: str) -> str | None:
         """The virtual instance running the job's current attempt, if it runs."""
@@ -251,6 +250,8 @@ class LocalProcessLauncher:
             detail["startedAt"] = _iso(started)
         if timed_out:
             detail["timedOut"] = True
+        with self._lock:
+            self.fleet.release(task.arn)
         task.done.set()
         self.publish(self._event(task, "STOPPED", **detail))
 

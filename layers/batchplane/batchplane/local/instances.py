@@ -1,0 +1,84 @@
+"""The virtual EC2 instances local attempts run on.
+
+A MANAGED EC2 or SPOT compute environment gets instances of the types the provisioner
+would choose (``capacity.choose_types`` with its allocationStrategy over its
+instanceTypes), and each attempt is placed on one with room for its vCPUs, memory and
+GPUs, as ECS places a task on a container instance. A new instance is added while the
+environment's instances hold fewer than maxvCpus (so, as on AWS, it may overshoot
+maxvCpus by less than one instance); idle instances make way for one of another type.
+When nothing has room the attempt gets no instance, as RunTask answers when the cluster
+is full. Other environments (Fargate, UNMANAGED) get one host each without a shape.
+
+Not thread-safe: the launcher holds its lock around every call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..domain import capacity, compute
+
+
+@dataclass
+class VirtualInstance:
+    instance_id: str
+    type: capacity.InstanceType | None  # None: a host without a shape (Fargate, UNMANAGED)
+    tasks: dict[str, capacity.Shape] = field(default_factory=dict)  # task ARN -> what it holds
+
+    def has_room(self, shape: capacity.Shape) -> bool:
+        if self.type is None:
+            return True
+        used = list(self.tasks.values())
+        return (sum(s.mvcpus for s in used) + shape.mvcpus <= self.type.vcpus * 1000
+                and sum(s.memory_mib for s in used) + shape.memory_mib <= self.type.usable_memory_mib
+                and sum(s.gpus for s in used) + shape.gpus <= self.type.gpus)
+
+
+class VirtualFleet:
+    def __init__(self, catalog: capacity.Catalog | None = None) -> None:
+        self.catalog = catalog or capacity.default_catalog()
+        self.instances: dict[str, list[VirtualInstance]] = {}  # environment name -> instances
+
+    def place(self, ce: dict[str, Any], task_arn: str, shape: capacity.Shape) -> VirtualInstance | None:
+        """The instance the task runs on, or None when the environment has no room."""
+        fleet = self.instances.setdefault(ce["computeEnvironmentName"], [])
+        types = capacity.instance_types(ce, self.catalog)
+        if types is None:
+            if not fleet:
+                fleet.append(VirtualInstance(_instance_id(), None))
+            target: VirtualInstance | None = fleet[0]
+        else:
+            target = next((i for i in fleet if i.has_room(shape)), None) or self._launch(ce, fleet, types, shape)
+        if target is not None:
+            target.tasks[task_arn] = shape
+        return target
+
+    def release(self, task_arn: str) -> None:
+        for fleet in self.instances.values():
+            for instance in fleet:
+                instance.tasks.pop(task_arn, None)
+
+    def remove(self, instance_id: str) -> None:
+        """The instance is gone (a Spot reclaim): later attempts land elsewhere."""
+        for name, fleet in self.instances.items():
+            self.instances[name] = [i for i in fleet if i.instance_id != instance_id]
+
+    def _launch(self, ce: dict[str, Any], fleet: list[VirtualInstance],
+                types: tuple[capacity.InstanceType, ...], shape: capacity.Shape) -> VirtualInstance | None:
+        ranked = capacity.choose_types(list(types), [shape], ce["computeResources"].get("allocationStrategy")
+                                       or "BEST_FIT")
+        if not ranked:
+            return None
+        ceiling = compute.max_vcpus(ce) or 0
+        fleet[:] = [i for i in fleet if i.tasks]  # idle instances scale in to make way
+        if sum(i.type.vcpus for i in fleet if i.type) >= ceiling:
+            return None
+        instance = VirtualInstance(_instance_id(), ranked[0])
+        fleet.append(instance)
+        return instance
+
+
+def _instance_id() -> str:
+    return "i-" + uuid.uuid4().hex[:17]
