@@ -107,6 +107,38 @@ def test_no_room_on_the_cluster_keeps_the_job_runnable_without_spending_an_attem
     assert env["AWS_BATCH_JOB_ATTEMPT"] == "1"
 
 
+def test_capacity_freed_on_the_environment_ends_the_wait_for_room(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
+    """A job that found no room is tried again as soon as a task of its environment ends,
+    not only when its hold runs out."""
+    api, scheduler = functions["ApiFunction"], functions["SchedulerFunction"]
+    ecs, cluster = moto_env["ecs"], ec2_environment["cluster"]
+    _, first = api_call(api, "submitjob", {"jobName": "first", "jobQueue": "default", "jobDefinition": "hello"})
+    scheduler.invoke(load_event("scheduler/tick.json"))
+    assert _job(first["jobId"])["status"] == "STARTING"
+    # The cluster's only instance leaves: the next job finds no room and is held.
+    for arn in ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]:
+        ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
+    _, second = api_call(api, "submitjob", {"jobName": "second", "jobQueue": "default", "jobDefinition": "hello"})
+    scheduler.invoke(load_event("scheduler/tick.json"))
+    assert _job(second["jobId"])["statusReason"].startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
+    instance = moto_env["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                             InstanceType="m5.xlarge")["Instances"][0]
+    ecs.register_container_instance(
+        cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]})
+    )
+    scheduler.invoke(load_event("scheduler/tick.json"))
+    assert _job(second["jobId"])["status"] == "RUNNABLE"  # still held: nothing was freed
+    stopped = load_event("events/ecs-task-stopped.json")
+    task = ecs.describe_tasks(cluster=cluster, tasks=[_job(first["jobId"])["container"]["taskArn"]])["tasks"][0]
+    stopped["detail"].update(taskArn=task["taskArn"], startedBy=task["startedBy"], overrides=task["overrides"])
+    functions["EventsFunction"].invoke(stopped)
+    assert _job(first["jobId"])["status"] == "SUCCEEDED"
+    scheduler.invoke(load_event("scheduler/tick.json"))  # no clock moved: the release did it
+    assert _job(second["jobId"])["status"] == "STARTING"
+
+
 def test_describe_and_list_tags_events(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
     out = functions["ApiFunction"].invoke(load_event("api/describejobs.json"))
     assert out["statusCode"] == 200

@@ -144,19 +144,25 @@ class Attempts:
                 return
             rules.requeue(item.doc, reason)
             item.extra["holdUntil"] = now_ms() + hold_ms
+            # ...or until its environment frees capacity: a later release passes this count.
+            ce = item.extra.get("ce")
+            item.extra["holdCe"] = ce
+            item.extra["holdReleases"] = self.store.counters(f"CE#{ce}", "USAGE").get("releases", 0)
             try:
-                self.store.transact(self._release_ops(item))
+                self.store.transact(self._release_ops(item, counted=False))
                 return
             except ConflictError:
                 continue
 
-    def _release_ops(self, item: Item) -> list[dict[str, Any]]:
+    def _release_ops(self, item: Item, *, counted: bool = True) -> list[dict[str, Any]]:
         """Save the job that left STARTING/RUNNING and give its vCPUs back to its compute
-        environment, as one transaction's entries."""
+        environment, as one transaction's entries. ``counted`` releases (capacity a task
+        really held) also count in ``releases``, which wakes jobs held for capacity."""
         ce = item.extra.pop("ce", None)
         ops = self.jobs.save_ops(item)
         if ce:
-            ops.append(self.store.add_op(f"CE#{ce}", "USAGE", {"mvcpus": -mvcpus(item.doc)}))
+            deltas = {"mvcpus": -mvcpus(item.doc)} | ({"releases": 1} if counted else {})
+            ops.append(self.store.add_op(f"CE#{ce}", "USAGE", deltas))
         return ops
 
     def mark_stopping(

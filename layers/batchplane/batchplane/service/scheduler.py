@@ -53,16 +53,11 @@ class Scheduler:
         ce_items = self.store.query_index("CE")[0]
         ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in ce_items}
         queues: list[scheduling.Queue] = []
-        runnable: dict[str, list[scheduling.Candidate]] = {}
+        listed: dict[str, list[Item]] = {}
         running: list[scheduling.Running] = []
-        items_by_id: dict[str, Item] = {}
-        now = now_ms()
         for q in queue_docs:
             name = q["jobQueueName"]
-            items = [i for i in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
-                     if int(i.extra.get("holdUntil") or 0) <= now]  # held: waits for capacity
-            items_by_id.update({i.doc["jobId"]: i for i in items})
-            runnable[name] = [_candidate(i, name) for i in items]
+            items = listed[name] = self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW)
             queue = scheduling.Queue(
                 name=name, priority=q["priority"],
                 environments=[e["computeEnvironment"] for e in q["computeEnvironmentOrder"]],
@@ -79,7 +74,17 @@ class Scheduler:
         # Usage is read after the jobs: a job that leaves RUNNING in between has already
         # given its vCPUs back, so the pass sees room rather than a victim too few (reading
         # usage first could count a job it no longer lists and preempt a second victim).
-        environments = {arn: self._environment(doc) for arn, doc in ce_docs.items()}
+        usage = {doc["computeEnvironmentName"]: self.store.counters(f"CE#{doc['computeEnvironmentName']}", "USAGE")
+                 for doc in ce_docs.values()}
+        environments = {arn: self._environment(doc, usage[doc["computeEnvironmentName"]])
+                        for arn, doc in ce_docs.items()}
+        now = now_ms()
+        items_by_id: dict[str, Item] = {}
+        runnable: dict[str, list[scheduling.Candidate]] = {}
+        for name, items in listed.items():
+            ready = [i for i in items if not _held(i, usage, now)]
+            items_by_id.update({i.doc["jobId"]: i for i in ready})
+            runnable[name] = [_candidate(i, name) for i in ready]
         result = scheduling.plan(queues, environments, runnable, running)
         waiting: dict[str, bool] = {}
         for victim, preemptor in result.preemptions:
@@ -103,9 +108,8 @@ class Scheduler:
                 pass  # it moved on; the reason no longer matters
         return dispatched
 
-    def _environment(self, doc: dict[str, Any]) -> scheduling.Environment:
+    def _environment(self, doc: dict[str, Any], usage: dict[str, int]) -> scheduling.Environment:
         ceiling = compute.max_vcpus(doc)
-        usage = self.store.counters(f"CE#{doc['computeEnvironmentName']}", "USAGE")
         return scheduling.Environment(
             name=doc["computeEnvironmentArn"],
             enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
@@ -281,6 +285,15 @@ def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) 
         }
     )
     return env
+
+
+def _held(item: Item, usage: dict[str, dict[str, int]], now: int) -> bool:
+    """Whether a job that found no room still waits: until its hold ends or its compute
+    environment has freed capacity since."""
+    if int(item.extra.get("holdUntil") or 0) <= now:
+        return False
+    freed = usage.get(item.extra.get("holdCe") or "", {}).get("releases", 0)
+    return freed <= int(item.extra.get("holdReleases") or 0)
 
 
 def _candidate(item: Item, queue: str) -> scheduling.Candidate:
