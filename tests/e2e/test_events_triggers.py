@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from batchplane.client import BatchplaneClient, BatchplaneError
 
-from .support import Env, cli_env, describe, job_output, make_client, uniq, wait_done, wait_status
+from .support import (
+    Env,
+    cli_env,
+    describe,
+    ec2_resources,
+    job_output,
+    make_client,
+    uniq,
+    wait_done,
+    wait_status,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -153,6 +163,37 @@ def echo_jobdef(batch: Any) -> str:
         },
     )
     return name
+
+
+def test_compute_environment_changes_wake_the_provisioner_through_the_bus(
+    batch: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provisioner reads no stream: the publisher's events reach it by its rule."""
+    assert stack.router is not None
+    provisioner = stack.router.functions["ProvisionerFunction"]
+    real_invoke = provisioner.invoke
+    changes: list[dict[str, Any]] = []
+
+    def recording(event: dict[str, Any]) -> Any:
+        if event.get("detail-type") == "batchplane Compute Environment Change":
+            changes.append(event["detail"])
+        return real_invoke(event)
+
+    monkeypatch.setattr(provisioner, "invoke", recording)
+    name = uniq("ce")
+    batch.create_compute_environment(computeEnvironmentName=name, type="MANAGED",
+                                     computeResources=ec2_resources(minvCpus=0, maxvCpus=8))
+    batch.update_compute_environment(computeEnvironment=name, computeResources={"minvCpus": 4})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any(
+        c["change"] == "UPDATED" and c["computeEnvironment"]["computeResources"]["minvCpus"] == 4 for c in changes
+    ):
+        time.sleep(0.05)
+    mine = [c for c in changes if c["computeEnvironment"]["computeEnvironmentName"] == name]
+    assert mine[0]["change"] == "CREATED"
+    assert any(c["change"] == "UPDATED" and c["computeEnvironment"]["computeResources"]["minvCpus"] == 4 for c in mine)
+    ce = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"][0]
+    assert ce["computeResources"]["desiredvCpus"] == 4
 
 
 @pytest.fixture

@@ -64,6 +64,28 @@ def test_a_status_change_record_is_published_with_the_new_image(
     assert repeat["detail"]["batchplaneEventId"] == f"{JOB_ID}:4"
 
 
+@pytest.mark.parametrize(("record", "change"), [
+    ("stream-ce-insert.json", "ce-created.json"),
+    ("stream-ce-modify.json", "ce-updated.json"),
+    ("stream-ce-remove.json", "ce-deleted.json"),
+])
+def test_compute_environment_writes_become_the_events_the_provisioner_takes(
+    functions: dict[str, Function], moto_env: dict[str, Any], record: str, change: str
+) -> None:
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="environment-changes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # The provisioner's rule, as template.yaml declares it.
+    events.put_rule(Name="provisioner", EventPattern=json.dumps(
+        {"source": ["batchplane"], "detail-type": ["batchplane Compute Environment Change"]}))
+    events.put_targets(Rule="provisioner", Targets=[{"Id": "q", "Arn": arn}])
+    assert functions["PublisherFunction"].invoke(load_event(f"publisher/{record}")) == {"batchItemFailures": []}
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    event, sample = json.loads(message["Body"]), load_event(f"provisioner/{change}")
+    assert event["resources"] == sample["resources"]
+    assert event["detail"] == sample["detail"]  # the provisioner's sample is what is published
+
+
 def test_a_write_that_keeps_the_status_publishes_nothing(
     functions: dict[str, Function], state_changes: Any
 ) -> None:

@@ -15,6 +15,7 @@ from batchplane.adapters.autoscaling import AutoScalingCapacity, group_name
 from batchplane.domain import jobs as rules
 from batchplane.service.jobstore import JobStore
 from batchplane.service.provisioning import Provisioning
+from batchplane.store.dynamodb import Item
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event
@@ -148,25 +149,17 @@ def _raw(name: str) -> dict[str, Any]:
     )["Item"]
 
 
-def _stream(
-    sample: str, *, new: dict[str, Any] | None = None, old: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A sample stream event re-aimed at a stored compute environment item."""
+def _change(sample: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A sample compute environment change event re-aimed at a stored environment item."""
     event = load_event(f"provisioner/{sample}")
-    change = event["Records"][0]["dynamodb"]
-    image = new or old
-    assert image is not None
-    change["Keys"] = {"pk": image["pk"], "sk": image["sk"]}
-    for key, value in (("NewImage", new), ("OldImage", old)):
-        if key in change:
-            change[key] = value if value is not None else change[key]
+    doc = Item.from_dynamo(raw).doc
+    event["resources"] = [doc["computeEnvironmentArn"]]
+    event["detail"]["computeEnvironment"] = doc
     return event
 
 
-def _tick(env: dict[str, Any]) -> None:
-    assert env["provisioner"].invoke(load_event("provisioner/tick.json")) == {
-        "batchItemFailures": []
-    }
+def _tick(env: dict[str, Any]) -> dict[str, int]:
+    return env["provisioner"].invoke(load_event("provisioner/tick.json"))["desiredvCpus"]
 
 
 def _ce(env: dict[str, Any], name: str) -> dict[str, Any]:
@@ -223,10 +216,8 @@ def _finish(job_ids: list[str]) -> None:
 
 
 def test_spot_environment_from_insert_to_remove(env: dict[str, Any]) -> None:
-    # The stream INSERT of a new environment: launch template and group, at minvCpus.
-    assert env["provisioner"].invoke(_stream("stream-insert.json", new=_raw("spot"))) == {
-        "batchItemFailures": []
-    }
+    # The event of a new environment: launch template and group, at minvCpus.
+    assert env["provisioner"].invoke(_change("ce-created.json", _raw("spot")))["desiredvCpus"]["spot"] == 0
     ce = _ce(env, "spot")
     name = group_name(ce)
     data = env["ec2"].describe_launch_template_versions(
@@ -283,7 +274,7 @@ def test_spot_environment_from_insert_to_remove(env: dict[str, Any]) -> None:
     }
     assert len(group["Instances"]) == 5  # moto launches the first type: 5 x c5.large
 
-    # UpdateComputeEnvironment (the stream MODIFY): new maximum, types, and a raised
+    # UpdateComputeEnvironment (its UPDATED event): new maximum, types, and a raised
     # desiredvCpus that holds until demand has stayed below it for the scale-in delay.
     code, out = api_call(
         env["api"],
@@ -298,7 +289,7 @@ def test_spot_environment_from_insert_to_remove(env: dict[str, Any]) -> None:
         },
     )
     assert code == 200, out
-    env["provisioner"].invoke(_stream("stream-modify.json", new=_raw("spot"), old=_raw("spot")))
+    env["provisioner"].invoke(_change("ce-updated.json", _raw("spot")))
     group = _group(env, "spot")
     assert group is not None
     assert (group["MaxSize"], group["DesiredCapacity"]) == (128, 24)
@@ -311,12 +302,10 @@ def test_spot_environment_from_insert_to_remove(env: dict[str, Any]) -> None:
     _tick(env)
     assert _ce(env, "spot")["computeResources"]["desiredvCpus"] == 12  # the five jobs' instances
 
-    # DeleteComputeEnvironment (the stream REMOVE): group and template go; twice is harmless.
+    # DeleteComputeEnvironment (its DELETED event): group and template go; twice is harmless.
     last = _delete(env, "spot", "spotq")
     for _ in range(2):
-        assert env["provisioner"].invoke(_stream("stream-remove.json", old=last)) == {
-            "batchItemFailures": []
-        }
+        assert "spot" not in env["provisioner"].invoke(_change("ce-deleted.json", last))["desiredvCpus"]
         assert (
             env["asg"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
                 "AutoScalingGroups"
@@ -476,7 +465,7 @@ def test_tick_skips_fargate_and_sweeps_capacity_whose_remove_record_was_lost(
     assert set(wiring.provisioning().provision()) == {"spot", "ondemand"}
     assert len(env["asg"].describe_auto_scaling_groups()["AutoScalingGroups"]) == 2
     name = group_name(_ce(env, "ondemand"))
-    _delete(env, "ondemand", "ec2q")  # and no stream record reaches the provisioner
+    _delete(env, "ondemand", "ec2q")  # and its DELETED event never reaches the provisioner
     _tick(env)
     assert (
         env["asg"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]

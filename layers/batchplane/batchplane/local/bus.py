@@ -195,6 +195,8 @@ class LocalBus:
         if isinstance(value, str):
             return value
         if isinstance(value, dict) and "Ref" in value:
+            if value["Ref"] == "EventSource":  # the template parameter, as local mode sets it
+                return settings().event_source
             kind = self.template.resources[value["Ref"]]["Type"]
             if kind == "AWS::Scheduler::ScheduleGroup":
                 return GROUP
@@ -208,6 +210,16 @@ class LocalBus:
                 )
             return self._arn(logical_id)
         raise ValueError(f"local mode cannot resolve {value!r}")
+
+    def _pattern(self, pattern: Any) -> Any:
+        """An event pattern with its intrinsics (``!Ref EventSource``) resolved."""
+        if isinstance(pattern, list):
+            return [self._pattern(v) for v in pattern]
+        if isinstance(pattern, dict):
+            if "Ref" in pattern or "Fn::GetAtt" in pattern:
+                return self._resolve(pattern)
+            return {k: self._pattern(v) for k, v in pattern.items()}
+        return pattern
 
     def _schedule_settings(self) -> dict[str, str]:
         """The API function's BATCHPLANE_SCHEDULE_* variables, resolved to local names."""
@@ -227,7 +239,7 @@ class LocalBus:
         url, arn = self._queue(name)
         self.events.put_rule(
             Name=name,
-            EventPattern=json.dumps(props["Pattern"]),
+            EventPattern=json.dumps(self._pattern(props["Pattern"])),
             State="ENABLED",
             Description=f"local mode: {fn.spec.logical_id} {event_name}",
         )

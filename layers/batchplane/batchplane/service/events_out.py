@@ -19,6 +19,14 @@ with two differences:
   ``batchplaneEventId`` instead; the version also orders one job's events.
 
 No event is made for SUBMITTED (as in AWS Batch), nor for writes that keep the status.
+
+Beyond AWS Batch, every write of a compute environment (created, updated, deleted,
+including the provisioner's own desiredvCpus and status) becomes a
+"batchplane Compute Environment Change" event, ``detail`` = ``{"change": "CREATED" |
+"UPDATED" | "DELETED", "computeEnvironment": <as DescribeComputeEnvironments shows it,
+before deletion for DELETED>}``. The provisioner is woken by them, so that the table's
+stream has two readers (scheduler and publisher), the most DynamoDB Streams advises per
+shard.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from typing import Any
 
 from ..config import settings
 from ..domain import jobs as rules
-from ..store.dynamodb import deserialize
+from ..store.dynamodb import Item, deserialize
 
 DETAIL_TYPE = "Batch Job State Change"
+ENVIRONMENT_CHANGE = "batchplane Compute Environment Change"
+_CHANGES = {"INSERT": "CREATED", "MODIFY": "UPDATED", "REMOVE": "DELETED"}
 EVENT_ID = "batchplaneEventId"
 MAX_ENTRY_BYTES = 256 * 1024  # PutEvents' limit for one entry
 
@@ -73,6 +83,28 @@ def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
     return entry
 
 
+def environment_change(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The PutEvents entry for a stream record of a compute environment item, or None
+    when the record is of something else."""
+    stream = record.get("dynamodb") or {}
+    keys = stream.get("Keys") or {}
+    if not keys.get("pk", {}).get("S", "").startswith("CE#") or keys.get("sk", {}).get("S") != "#":
+        return None
+    image = stream.get("NewImage") or stream.get("OldImage")
+    if not image:
+        return None
+    doc = Item.from_dynamo(image).doc
+    detail = {"change": _CHANGES.get(record.get("eventName", ""), "UPDATED"), "computeEnvironment": doc}
+    s = settings()
+    return {
+        "Source": s.event_source,
+        "DetailType": ENVIRONMENT_CHANGE,
+        "Resources": [doc["computeEnvironmentArn"]],
+        "Detail": json.dumps(detail, separators=(",", ":")),
+        "EventBusName": s.event_bus_name,
+    }
+
+
 def _size(entry: dict[str, Any]) -> int:
     """PutEvents' own size formula for one entry."""
     return (
@@ -112,8 +144,8 @@ class StateChangePublisher:
             )
 
     def publish_record(self, record: dict[str, Any]) -> bool:
-        """Publish the state change of one stream record; False if it was none."""
-        entry = state_change(record)
+        """Publish the change one stream record shows; False if it was none."""
+        entry = state_change(record) or environment_change(record)
         if entry is None:
             return False
         self.publish([entry])
