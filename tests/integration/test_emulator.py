@@ -1,0 +1,78 @@
+"""Local mode's emulator: moto's server on loopback, with connections kept alive."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from batchplane.local.emulator import Emulator
+from botocore.config import Config
+
+SIGNATURE = "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    e = Emulator()
+    endpoint = e.start()
+    yield endpoint
+    e.stop()
+
+
+def _client(endpoint: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+
+def test_one_connection_carries_many_requests(emulator: str) -> None:
+    conn = http.client.HTTPConnection(emulator.split("//", 1)[1], timeout=10)
+    for _ in range(3):
+        conn.request("POST", "/", body="{}", headers={
+            "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": SIGNATURE.format("dynamodb")})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert "TableNames" in json.loads(response.read())
+        assert response.getheader("Connection") is None  # not "close"
+    conn.close()
+
+
+def test_chunked_bodies_and_head_responses_keep_their_lengths(emulator: str) -> None:
+    s3 = _client(emulator, "s3")
+    s3.create_bucket(Bucket="chunks")
+    conn = http.client.HTTPConnection(emulator.split("//", 1)[1], timeout=10)
+    # A body of unknown length comes chunked; the next request still reads cleanly.
+    conn.request("PUT", "/chunks/k", body=iter([b"hello ", b"world"]), encode_chunked=True,
+                 headers={"Authorization": SIGNATURE.format("s3")})
+    put = conn.getresponse()
+    put.read()
+    assert put.status == 200
+    conn.request("HEAD", "/chunks/k", headers={"Authorization": SIGNATURE.format("s3")})
+    head = conn.getresponse()
+    assert head.status == 200 and head.getheader("Content-Length") == "11"
+    assert head.read() == b""  # no body after a HEAD, however long the object
+    conn.close()
+    assert s3.get_object(Bucket="chunks", Key="k")["Body"].read() == b"hello world"
+
+
+def test_a_request_moto_fails_on_is_a_500_and_the_server_keeps_serving(
+    emulator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    def crash(self: Any) -> str:
+        raise RuntimeError("moto bug")
+
+    monkeypatch.setattr(DynamoHandler, "list_tables", crash)
+    ddb = boto3.client("dynamodb", endpoint_url=emulator, region_name="us-east-1",
+                       config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ddb.exceptions.ClientError) as failed:
+        ddb.list_tables()
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    monkeypatch.undo()
+    assert isinstance(ddb.list_tables()["TableNames"], list)  # served again
