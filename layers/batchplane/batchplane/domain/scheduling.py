@@ -148,7 +148,7 @@ def plan(
 
 def _place(job: Candidate, ces: list[Environment], out: Plan) -> bool:
     usable = [ce for ce in ces if ce.enabled and ce.platform == job.platform]
-    target = next((ce for ce in usable if ce.could_ever_fit(job) and ce.fits(job.mvcpus)), None)
+    target = next((ce for ce in usable if ce.fits(job.mvcpus) and ce.could_ever_fit(job)), None)
     if target is not None:
         target.used_mvcpus += job.mvcpus
         out.placements.append((job, target.name))
