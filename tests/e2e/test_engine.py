@@ -19,13 +19,13 @@ from batchplane.wiring import services
 from .support import ec2_resources, job_output, uniq, wait_done, wait_for, wait_status
 
 
-def _environment(batch: Any, vcpus: int, *, enabled: bool = True, kind: str = "EC2") -> str:
+def _environment(batch: Any, vcpus: int, *, enabled: bool = True, kind: str = "EC2", **resources: Any) -> str:
     name = uniq("ce")
     batch.create_compute_environment(
         computeEnvironmentName=name,
         type="MANAGED",
         state="ENABLED" if enabled else "DISABLED",
-        computeResources=ec2_resources(type=kind, maxvCpus=vcpus),
+        computeResources=ec2_resources(type=kind, maxvCpus=vcpus, **resources),
     )
     return name
 
@@ -38,7 +38,7 @@ def _queue(batch: Any, ce: str, priority: int = 1, **extra: Any) -> str:
     return name
 
 
-def _definition(batch: Any, command: list[str], vcpus: str = "1", **extra: Any) -> str:
+def _definition(batch: Any, command: list[str], vcpus: str = "1", memory: str = "128", **extra: Any) -> str:
     name = uniq("jd")
     batch.register_job_definition(
         jobDefinitionName=name,
@@ -46,7 +46,7 @@ def _definition(batch: Any, command: list[str], vcpus: str = "1", **extra: Any) 
         containerProperties={
             "image": "busybox",
             "command": command,
-            "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": "128"}],
+            "resourceRequirements": [{"type": "VCPU", "value": vcpus}, {"type": "MEMORY", "value": memory}],
         },
         **extra,
     )
@@ -147,16 +147,8 @@ def test_oversized_job_waits_with_the_resource_reason_then_a_time_limit_cancels_
 
 def test_a_job_larger_than_every_instance_type_waits_with_the_resource_reason(batch: Any) -> None:
     # Within maxvCpus, but 64 GiB is more than an m5.large (8 GiB) can ever hold.
-    ce = uniq("ce")
-    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED",
-                                     computeResources=ec2_resources(maxvCpus=16, instanceTypes=["m5.large"]))
-    queue = _queue(batch, ce)
-    name = uniq("jd")
-    batch.register_job_definition(jobDefinitionName=name, type="container", containerProperties={
-        "image": "busybox", "command": ["true"],
-        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "65536"}],
-    })
-    (big,) = _submit(batch, queue, name)
+    queue = _queue(batch, _environment(batch, 16, instanceTypes=["m5.large"]))
+    (big,) = _submit(batch, queue, _definition(batch, ["true"], memory="65536"))
     (small,) = _submit(batch, queue, _definition(batch, ["true"]))
     job = wait_for(
         batch, big, lambda j: (j.get("statusReason") or "").startswith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT")
@@ -169,16 +161,8 @@ def test_a_job_larger_than_every_instance_type_waits_with_the_resource_reason(ba
 def test_local_attempts_are_packed_on_instances_of_the_environment_types(batch: Any) -> None:
     # 4 vCPUs of m5.large (2 vCPUs, 8 GiB): two instances. Each job takes 1 vCPU and 6 GB,
     # so one fits per instance: two run, the third finds no room though vCPUs remain.
-    ce = uniq("ce")
-    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED",
-                                     computeResources=ec2_resources(maxvCpus=4, instanceTypes=["m5.large"]))
-    queue = _queue(batch, ce)
-    name = uniq("jd")
-    batch.register_job_definition(jobDefinitionName=name, type="container", containerProperties={
-        "image": "busybox", "command": ["sleep", "1"],
-        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "6000"}],
-    })
-    ids = _submit(batch, queue, name, 3)
+    queue = _queue(batch, _environment(batch, 4, instanceTypes=["m5.large"]))
+    ids = _submit(batch, queue, _definition(batch, ["sleep", "1"], memory="6000"), 3)
     waiting = wait_for(batch, ids[2], lambda j: (j.get("statusReason") or "").startswith("CAPACITY:"))
     assert waiting["status"] == "RUNNABLE" and waiting["attempts"] == []
     first, second = (wait_done(batch, j) for j in ids[:2])
