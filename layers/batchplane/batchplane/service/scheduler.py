@@ -300,7 +300,7 @@ def _candidate(item: Item, queue: str) -> scheduling.Candidate:
     doc = item.doc
     shape = capacity.Shape.of(doc["container"])
     return scheduling.Candidate(
-        job_id=doc["jobId"], queue=queue, mvcpus=mvcpus(doc),
+        job_id=doc["jobId"], queue=queue, mvcpus=shape.mvcpus,
         platform=doc.get("platformCapabilities", ["EC2"])[0], reason=doc.get("statusReason"),
         share=doc.get("shareIdentifier"), priority=int(doc.get("schedulingPriority") or 0),
         memory_mib=shape.memory_mib, gpus=shape.gpus,
