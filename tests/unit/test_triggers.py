@@ -438,18 +438,68 @@ def test_an_oversized_job_is_published_as_its_summary() -> None:
     assert detail["batchplaneEventId"] == "j1:4"
 
 
-def test_publish_raises_when_eventbridge_fails_an_entry() -> None:
-    class Failing:
-        def put_events(self, Entries: list) -> dict:  # noqa: N803 - boto3's name
-            return {
-                "FailedEntryCount": 1,
-                "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow"}],
-            }
+class RecordingBus:
+    """A PutEvents stand-in that records each call and fails the entries asked to."""
 
-    with pytest.raises(events_out.PublishError, match="ThrottlingException"):
-        events_out.StateChangePublisher(Failing()).publish_record(
-            stream_record("STARTING", "RUNNING")
-        )
+    def __init__(self, fail_entry: int | None = None, fail_call: int | None = None) -> None:
+        self.calls: list[list[dict]] = []
+        self.fail_entry = fail_entry  # fail this entry (position in the batch) ...
+        self.fail_call = fail_call  # ... or raise on this call
+
+    def put_events(self, Entries: list) -> dict:  # noqa: N803 - boto3's name
+        if len(self.calls) == self.fail_call:
+            self.calls.append(Entries)
+            raise ConnectionError("endpoint unreachable")
+        before = sum(len(c) for c in self.calls)
+        self.calls.append(Entries)
+        results = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow"}
+                   if before + i == self.fail_entry else {"EventId": "e"} for i in range(len(Entries))]
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+
+def numbered(n: int) -> list[dict]:
+    """``n`` status change records of job j1, versions 1..n, sequence numbers s1..sn."""
+    records = []
+    for v in range(1, n + 1):
+        r = stream_record("STARTING" if v % 2 else "RUNNING", "RUNNING" if v % 2 else "STARTING", v)
+        r["dynamodb"]["SequenceNumber"] = f"s{v}"
+        records.append(r)
+    return records
+
+
+def test_a_batch_is_published_ten_entries_to_a_call_in_order() -> None:
+    bus = RecordingBus()
+    records = numbered(23)
+    records.insert(5, {**stream_record("RUNNING", "RUNNING"), "dynamodb": {
+        **stream_record("RUNNING", "RUNNING")["dynamodb"], "SequenceNumber": "same"}})
+    assert events_out.StateChangePublisher(bus).publish_records(records) == []
+    assert [len(c) for c in bus.calls] == [10, 10, 3]  # the unchanged status makes no entry
+    ids = [json.loads(e["Detail"])["batchplaneEventId"] for c in bus.calls for e in c]
+    assert ids == [f"j1:{v}" for v in range(1, 24)]
+
+
+def test_a_call_never_carries_more_than_256_kb_of_entries() -> None:
+    bus = RecordingBus()
+    records = numbered(4)
+    for r in records:  # each entry about 100 KB: two fit in a call, not three
+        status = r["dynamodb"]["NewImage"]["status"]["S"]
+        doc = {**JOB, "status": status, "parameters": {"p": "x" * 100_000}}
+        r["dynamodb"]["NewImage"]["doc"] = serialize({"doc": doc})["doc"]
+    assert events_out.StateChangePublisher(bus).publish_records(records) == []
+    assert [len(c) for c in bus.calls] == [2, 2]
+
+
+@pytest.mark.parametrize(("bus", "first_failed", "calls"), [
+    (RecordingBus(fail_entry=13), 14, 2),  # the 14th entry, in the second call
+    (RecordingBus(fail_call=1), 11, 2),  # the second call raised: all of its records
+    (RecordingBus(fail_entry=0), 1, 1),
+])
+def test_a_failure_reports_the_first_record_not_published_and_every_later_one(
+    bus: RecordingBus, first_failed: int, calls: int
+) -> None:
+    failed = events_out.StateChangePublisher(bus).publish_records(numbered(25))
+    assert failed == [f"s{v}" for v in range(first_failed, 26)]
+    assert len(bus.calls) == calls  # nothing after the failed call is put
 
 
 # -- local mode helpers ---------------------------------------------------------------------

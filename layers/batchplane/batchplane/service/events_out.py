@@ -32,6 +32,7 @@ shard.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,15 +40,14 @@ from ..config import settings
 from ..domain import jobs as rules
 from ..store.dynamodb import Item, deserialize
 
+log = logging.getLogger(__name__)
+
 DETAIL_TYPE = "Batch Job State Change"
 ENVIRONMENT_CHANGE = "batchplane Compute Environment Change"
 _CHANGES = {"INSERT": "CREATED", "MODIFY": "UPDATED", "REMOVE": "DELETED"}
 EVENT_ID = "batchplaneEventId"
-MAX_ENTRY_BYTES = 256 * 1024  # PutEvents' limit for one entry
-
-
-class PublishError(Exception):
-    """EventBridge refused or failed an entry; the stream record is retried."""
+MAX_ENTRY_BYTES = 256 * 1024  # PutEvents' limit for one entry, and for one call's entries
+PUT_EVENTS_ENTRIES = 10  # PutEvents' limit of entries per call
 
 
 def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -131,22 +131,49 @@ class StateChangePublisher:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def publish(self, entries: list[dict[str, Any]]) -> None:
-        """Put up to 10 entries; PublishError if EventBridge failed any of them."""
-        if not entries:
-            return
-        out = self.client.put_events(Entries=entries)
-        if out.get("FailedEntryCount"):
-            failed = [e for e in out.get("Entries", []) if e.get("ErrorCode")]
-            raise PublishError(
-                f"EventBridge failed {len(failed)} of {len(entries)} entries: "
-                + "; ".join(f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}" for e in failed)
-            )
+    def publish_records(self, records: list[dict[str, Any]]) -> list[str]:
+        """Publish the changes a batch of stream records shows, up to 10 to a PutEvents
+        call (a tenth of the calls, and of the waiting, of one call per record).
 
-    def publish_record(self, record: dict[str, Any]) -> bool:
-        """Publish the change one stream record shows; False if it was none."""
-        entry = state_change(record) or environment_change(record)
-        if entry is None:
-            return False
-        self.publish([entry])
-        return True
+        Returns the sequence numbers of the first record whose entry was not put and of
+        every record after it, for the batch's partial response: Lambda retries from
+        there, so one job's events keep their order. Entries of that call which did go
+        through are put again by the retry, with the same ``batchplaneEventId``."""
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+        made = [(i, state_change(r) or environment_change(r)) for i, r in enumerate(records)]
+        for call in _calls([(i, e) for i, e in made if e is not None]):
+            failed = self._put([e for _, e in call])
+            if failed is not None:
+                return sequence[call[failed][0]:]
+        return []
+
+    def _put(self, entries: list[dict[str, Any]]) -> int | None:
+        """Put ``entries`` in one call: None, or the position of the first entry that
+        EventBridge did not take."""
+        try:
+            out = self.client.put_events(Entries=entries)
+        except Exception:  # noqa: BLE001 - throttled or unreachable: retried from here
+            log.warning("PutEvents failed", exc_info=True)
+            return 0
+        if not out.get("FailedEntryCount"):
+            return None
+        results = out.get("Entries", [])
+        failed = [i for i, e in enumerate(results) if e.get("ErrorCode")]
+        log.warning("EventBridge failed %s of %s entries: %s", out["FailedEntryCount"], len(entries),
+                    "; ".join(f"{results[i]['ErrorCode']}: {results[i].get('ErrorMessage', '')}" for i in failed))
+        return failed[0] if failed else 0
+
+
+def _calls(entries: list[tuple[int, dict[str, Any]]]) -> list[list[tuple[int, dict[str, Any]]]]:
+    """Consecutive entries grouped as PutEvents takes them: at most 10 to a call and
+    MAX_ENTRY_BYTES in all."""
+    calls: list[list[tuple[int, dict[str, Any]]]] = []
+    size = 0
+    for item in entries:
+        n = _size(item[1])
+        if not calls or len(calls[-1]) == PUT_EVENTS_ENTRIES or size + n > MAX_ENTRY_BYTES:
+            calls.append([])
+            size = 0
+        calls[-1].append(item)
+        size += n
+    return calls
