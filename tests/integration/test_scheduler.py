@@ -107,3 +107,89 @@ def test_a_preemptor_started_by_another_pass_preempts_nobody(
     assert _job(urgent)["status"] == "STARTING"
     others = [j for j in low if j != victim]
     assert not any(_stopping(j) for j in others)
+
+
+def _runnable(functions: dict[str, Function], n: int) -> list[str]:
+    """``n`` jobs of the queue "default", admitted (RUNNABLE) but not yet placed."""
+    api = functions["ApiFunction"]
+    jobs = [api_call(api, "submitjob", {"jobName": f"j{i}", "jobQueue": "default", "jobDefinition": "hello"})[1]
+            ["jobId"] for i in range(n)]
+    for job_id in jobs:
+        services().scheduler.promote(job_id)
+    assert {_job(j)["status"] for j in jobs} == {"RUNNABLE"}
+    return jobs
+
+
+def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]:
+    """Every transaction the store is asked to write from now on (committed or not)."""
+    store = services().store
+    real, seen = store.transact, []
+
+    def transact(ops: list[dict[str, Any]]) -> None:
+        seen.append(ops)
+        real(ops)
+
+    monkeypatch.setattr(store, "transact", transact)
+    return seen
+
+
+def _usage() -> int:
+    return services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0)
+
+
+def test_a_pass_moves_the_jobs_it_places_on_one_environment_in_one_transaction(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 4)
+    transactions = _transactions(monkeypatch)
+    assert services().scheduler.schedule() == 4
+    (group,) = transactions
+    puts = [op["Put"]["Item"]["pk"]["S"] for op in group if "Put" in op]
+    updates = [op["Update"]["Key"]["pk"]["S"] for op in group if "Update" in op]
+    assert sorted(puts) == sorted(f"JOB#{j}" for j in jobs) and updates == ["CE#ec2"]
+    assert {_job(j)["status"] for j in jobs} == {"STARTING"}
+    assert len({_job(j)["container"]["taskArn"] for j in jobs}) == 4
+    assert _usage() == 4000
+
+
+def test_a_job_that_changed_meanwhile_leaves_the_rest_of_its_group_to_start(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 4)
+    # The first job is cancelled after the pass listed it, before it dispatches.
+    store = services().store
+    real_counters = store.counters
+
+    def counters_then_cancel(pk: str, sk: str) -> dict[str, int]:
+        if pk == "CE#ec2" and _job(jobs[0])["status"] == "RUNNABLE":
+            status, _ = api_call(functions["ApiFunction"], "canceljob", {"jobId": jobs[0], "reason": "not needed"})
+            assert status == 200
+        return real_counters(pk, sk)
+
+    monkeypatch.setattr(store, "counters", counters_then_cancel)
+    transactions = _transactions(monkeypatch)
+    assert services().scheduler.schedule() == 3
+    assert len(transactions) == 1 + 4  # the group, refused; then each job on its own
+    assert _job(jobs[0])["status"] == "FAILED"
+    assert [_job(j)["status"] for j in jobs[1:]] == ["STARTING"] * 3
+    assert _usage() == 3000
+
+
+def test_a_group_larger_than_the_room_left_starts_what_fits(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 4)
+    # Another scheduler took 2 of the environment's 4 vCPUs after this pass read its usage.
+    store = services().store
+    real_counters = store.counters
+
+    def counters_then_taken(pk: str, sk: str) -> dict[str, int]:
+        out = real_counters(pk, sk)
+        if pk == "CE#ec2" and out.get("mvcpus", 0) == 0:
+            store.transact([store.add_op("CE#ec2", "USAGE", {"mvcpus": 2000})])
+        return out
+
+    monkeypatch.setattr(store, "counters", counters_then_taken)
+    assert services().scheduler.schedule() == 2
+    assert sorted(_job(j)["status"] for j in jobs) == ["RUNNABLE"] * 2 + ["STARTING"] * 2
+    assert _usage() == 4000

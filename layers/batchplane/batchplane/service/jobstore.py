@@ -61,24 +61,54 @@ class JobStore:
     def save_ops(self, item: Item) -> list[dict[str, Any]]:
         """``save`` as entries of a transaction: the job, and its array parent's child
         counters when an array child changes status."""
-        before = item.extra.get("status")
-        self._index(item)
-        return [self.store.replace_op(item), *self._counter_ops(item, before)]
+        return self.save_many_ops([item])
+
+    def save_many_ops(self, items: list[Item]) -> list[dict[str, Any]]:
+        """``save`` of several jobs as entries of one transaction. Children of one array
+        that move together share one update of each counter item they touch (a
+        transaction may write an item only once)."""
+        ops: list[dict[str, Any]] = []
+        counters: dict[tuple[str, str], dict[str, int]] = {}
+        for item in items:
+            before = item.extra.get("status")
+            self._index(item)
+            ops.append(self.store.replace_op(item))
+            self._count(item, before, counters)
+        return ops + self._counter_ops(counters)
 
     def new_ops(self, item: Item) -> list[dict[str, Any]]:
         self._index(item)
-        return [self.store.put_new_op(item), *self._counter_ops(item, None)]
+        counters: dict[tuple[str, str], dict[str, int]] = {}
+        self._count(item, None, counters)
+        return [self.store.put_new_op(item), *self._counter_ops(counters)]
 
-    def _counter_ops(self, item: Item, before: str | None) -> list[dict[str, Any]]:
+    @staticmethod
+    def counter_key(item: Item) -> tuple[str, str] | None:
+        """The key of the item that counts an array child's status, among its parent's."""
         parent = item.extra.get("parent")
-        after = item.extra["status"]
-        if not parent or before == after:
-            return []
-        deltas = {after: 1}
-        if before:
-            deltas[before] = -1
+        if not parent:
+            return None
         shard = int(item.extra["index"]) % arrays.COUNTER_SHARDS
-        return [self.store.add_op(f"ARRAY#{parent}", f"COUNT#{shard:02d}", deltas)]
+        return f"ARRAY#{parent}", f"COUNT#{shard:02d}"
+
+    def _count(self, item: Item, before: str | None, counters: dict[tuple[str, str], dict[str, int]]) -> None:
+        """Add an array child's change of status to the deltas of its counter item."""
+        key = self.counter_key(item)
+        after = item.extra["status"]
+        if key is None or before == after:
+            return
+        deltas = counters.setdefault(key, {})
+        deltas[after] = deltas.get(after, 0) + 1
+        if before:
+            deltas[before] = deltas.get(before, 0) - 1
+
+    def _counter_ops(self, counters: dict[tuple[str, str], dict[str, int]]) -> list[dict[str, Any]]:
+        ops = []
+        for (pk, sk), deltas in counters.items():
+            changed = {status: d for status, d in deltas.items() if d}
+            if changed:
+                ops.append(self.store.add_op(pk, sk, changed))
+        return ops
 
     def child_summary(self, parent_id: str) -> dict[str, int]:
         """How many children of an array are in each status (its statusSummary)."""

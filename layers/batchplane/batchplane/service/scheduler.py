@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 # A job whose task found no room waits this long before it is placed again; the tick
 # (every minute) or any later pass picks it up then.
 CAPACITY_HOLD_MS = 30_000
+MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still takes 25
 
 
 class Scheduler:
@@ -96,9 +98,8 @@ class Scheduler:
             if waiting[preemptor.job_id]:
                 self._preempt(victim, preemptor)
         dispatched = 0
-        for candidate, ce_arn in result.placements:
-            if self._dispatch(items_by_id[candidate.job_id], ce_docs[ce_arn]):
-                dispatched += 1
+        for group, ce_arn in _groups(result.placements, items_by_id):
+            dispatched += self._dispatch_group(group, ce_docs[ce_arn])
         for job_id, reason in result.reasons.items():
             item = items_by_id[job_id]
             item.doc["statusReason"] = reason
@@ -206,26 +207,44 @@ class Scheduler:
                     pass  # it started or was cancelled meanwhile
                 return
 
+    def _dispatch_group(self, items: list[Item], ce: dict[str, Any]) -> int:
+        """Dispatch jobs placed on one compute environment: RUNNABLE -> STARTING and the
+        capacity they take in one transaction (one write of the usage counter and of each
+        array counter for the lot, instead of one per job), then launch each. If any of
+        them changed meanwhile, or the capacity went, each is dispatched on its own."""
+        if len(items) == 1:
+            return int(self._dispatch(items[0], ce))
+        moved = [copy.deepcopy(i) for i in items]
+        for item in moved:
+            _to_starting(item, ce)
+        need = sum(mvcpus(i.doc) for i in moved)
+        try:
+            self.store.transact([*self.jobs.save_many_ops(moved), self._usage_op(ce, need)])
+        except ConflictError:
+            return sum(self._dispatch(i, ce) for i in items)
+        return sum(self._launch(i, ce) for i in moved)
+
     def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
         """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.
         The transaction is what makes each attempt start once however many schedulers run."""
-        doc = item.doc
-        attempt = len(doc["attempts"]) + 1
-        run = int(item.extra.get("run") or 0) + 1
-        rules.move(doc, rules.STARTING, None)
-        doc.pop("statusReason", None)
-        item.extra["ce"] = ce["computeEnvironmentName"]
-        item.extra["run"] = run
-        ceiling = compute.max_vcpus(ce)
-        need = mvcpus(doc)
-        limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
+        _to_starting(item, ce)
         try:
-            self.store.transact([
-                *self.jobs.save_ops(item),
-                self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits),
-            ])
+            self.store.transact([*self.jobs.save_ops(item), self._usage_op(ce, mvcpus(item.doc))])
         except ConflictError:
             return False  # another scheduler took it, or the capacity went meanwhile
+        return self._launch(item, ce)
+
+    def _usage_op(self, ce: dict[str, Any], need: int) -> dict[str, Any]:
+        """Take ``need`` milli-vCPUs of the environment, only within its maxvCpus."""
+        ceiling = compute.max_vcpus(ce)
+        limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
+        return self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits)
+
+    def _launch(self, item: Item, ce: dict[str, Any]) -> bool:
+        """Start the task of an attempt already moved to STARTING; False if it could not."""
+        doc = item.doc
+        attempt = len(doc["attempts"]) + 1
+        run = item.extra["run"]
         request = LaunchRequest(
             job=doc,
             attempt=attempt,
@@ -269,6 +288,37 @@ class Scheduler:
                 return bool(item.doc.get("isTerminated"))
             except ConflictError:
                 continue
+
+def _to_starting(item: Item, ce: dict[str, Any]) -> None:
+    """The job as its next attempt starts on ``ce`` (written by the dispatch transaction)."""
+    rules.move(item.doc, rules.STARTING, None)
+    item.doc.pop("statusReason", None)
+    item.extra["ce"] = ce["computeEnvironmentName"]
+    item.extra["run"] = int(item.extra.get("run") or 0) + 1
+
+
+def _groups(placements: list[tuple[scheduling.Candidate, str]],
+            items_by_id: dict[str, Item]) -> list[tuple[list[Item], str]]:
+    """Placements as dispatch groups: jobs of one compute environment, as many as fit in
+    one transaction with their array counters and the environment's usage counter."""
+    groups: list[tuple[list[Item], str]] = []
+    open_groups: dict[str, tuple[list[Item], set[tuple[str, str]]]] = {}
+    for candidate, ce_arn in placements:
+        item = items_by_id[candidate.job_id]
+        counter = JobStore.counter_key(item)
+        group = open_groups.get(ce_arn)
+        if group is not None:
+            size = len(group[0]) + len(group[1] | ({counter} if counter else set())) + 2  # + this job, usage
+            if size > MAX_TRANSACTION_ITEMS:
+                group = None
+        if group is None:
+            group = open_groups[ce_arn] = ([], set())
+            groups.append((group[0], ce_arn))
+        group[0].append(item)
+        if counter:
+            group[1].add(counter)
+    return groups
+
 
 def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) -> dict[str, str]:
     """The variables every attempt sees: the user's, then AWS_BATCH_* (which users cannot set)."""
