@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from batchplane import clock
 from batchplane.local.router import Function
 from batchplane.wiring import services
 
@@ -193,3 +194,31 @@ def test_a_group_larger_than_the_room_left_starts_what_fits(
     assert services().scheduler.schedule() == 2
     assert sorted(_job(j)["status"] for j in jobs) == ["RUNNABLE"] * 2 + ["STARTING"] * 2
     assert _usage() == 4000
+
+
+def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 2)
+
+    class Crash(BaseException):
+        """The scheduler's Lambda dying (timeout, out of memory) between commit and RunTask."""
+
+    def crash(request: Any) -> str:
+        raise Crash
+
+    monkeypatch.setattr(services().scheduler.launcher, "launch", crash)
+    with pytest.raises(Crash):
+        services().scheduler.schedule()
+    monkeypatch.undo()
+    assert [_job(j)["status"] for j in jobs] == ["STARTING"] * 2
+    assert not any("taskArn" in _job(j)["container"] for j in jobs)
+    tick = load_event("scheduler/tick.json")
+    functions["SchedulerFunction"].invoke(tick)
+    assert not any("taskArn" in _job(j)["container"] for j in jobs)  # its pass may still be launching
+    clock.advance(121)
+    functions["SchedulerFunction"].invoke(tick)
+    arns = {_job(j)["container"]["taskArn"] for j in jobs}
+    assert arns == set(moto_env["ecs"].list_tasks(cluster=ec2_environment["cluster"])["taskArns"])
+    assert len(arns) == 2 and _usage() == 2000

@@ -10,7 +10,7 @@ from typing import Any
 from ..clock import now_ms
 from ..domain import capacity, compute, scheduling
 from ..domain import jobs as rules
-from ..errors import ConflictError
+from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from .attempts import Attempts
@@ -24,6 +24,9 @@ PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 # A job whose task found no room waits this long before it is placed again; the tick
 # (every minute) or any later pass picks it up then.
 CAPACITY_HOLD_MS = 30_000
+# A dispatched attempt with no task after this long lost its launch (see sweep): well
+# past the scheduler's Lambda timeout (30 s), so the pass that dispatched it has ended.
+LAUNCH_GRACE_MS = 120_000
 MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still takes 25
 
 
@@ -167,7 +170,8 @@ class Scheduler:
 
     def sweep(self, queues: list[dict[str, Any]]) -> None:
         """What no event triggers: SUBMITTED jobs whose stream record was lost, attempts
-        past their timeout (ECS has no timeouts of its own), and jobStateTimeLimitActions."""
+        past their timeout (ECS has no timeouts of its own), attempts whose launch was
+        lost, and jobStateTimeLimitActions."""
         now = now_ms()
         for q in queues:
             name = q["jobQueueName"]
@@ -176,6 +180,7 @@ class Scheduler:
             for status in (rules.STARTING, rules.RUNNING):
                 for item in self.jobs.queued(name, status, 1000):
                     self._enforce_timeout(item, now)
+                    self._relaunch_unrecorded(item, now)
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
                     self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
@@ -190,6 +195,24 @@ class Scheduler:
         )
         if task:
             self.launcher.stop(task, rules.TIMEOUT_REASON)
+
+    def _relaunch_unrecorded(self, item: Item, now: int) -> None:
+        """Launch again an attempt dispatched long ago whose task was never recorded: the
+        pass that dispatched it stopped (crashed, timed out) between its transaction and
+        RunTask. RunTask's clientToken (the job and run) makes this start the task only if
+        that pass did not, and otherwise records the one it started."""
+        if (item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn")
+                or item.extra.get("stopping") or now - int(item.extra.get("since") or now) < LAUNCH_GRACE_MS):
+            return
+        job_id, run = item.doc["jobId"], item.extra["run"]
+        log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)
+        try:
+            ce = self.resources.compute_environment(item.extra["ce"]).doc
+        except ClientException as e:  # deleted since: the attempt cannot start there
+            self.attempts.task_stopped(job_id, run, task_arn=None, exit_code=None, reason=str(e)[:255],
+                                       status_reason="Task failed to start", retryable=True)
+            return
+        self._launch(item, ce)
 
     def _apply_time_limit(self, item: Item, actions: list[dict[str, Any]], now: int) -> None:
         """Cancel a RUNNABLE job stuck for one of the queue's reasons (AWS's wording)."""
