@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from batchplane import clock
 from batchplane.local.router import Function
+from batchplane.ports import CapacityUnavailable
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event
@@ -222,3 +223,23 @@ def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
     arns = {_job(j)["container"]["taskArn"] for j in jobs}
     assert arns == set(moto_env["ecs"].list_tasks(cluster=ec2_environment["cluster"])["taskArns"])
     assert len(arns) == 2 and _usage() == 2000
+
+
+def test_a_launch_that_finds_no_room_leaves_the_rest_of_its_group_started(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 4)
+    launcher = services().scheduler.launcher
+    real_launch = launcher.launch
+
+    def launch(request: Any) -> str:
+        if request.job["jobId"] == jobs[2]:
+            raise CapacityUnavailable("RESOURCE:MEMORY")
+        return real_launch(request)
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    assert services().scheduler.schedule() == 3
+    assert [_job(j)["status"] for j in jobs] == ["STARTING", "STARTING", "RUNNABLE", "STARTING"]
+    assert _job(jobs[2])["statusReason"].startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
+    assert all("taskArn" in _job(j)["container"] for j in jobs if j != jobs[2])
+    assert _usage() == 3000

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..clock import now_ms
@@ -27,6 +28,7 @@ CAPACITY_HOLD_MS = 30_000
 # A dispatched attempt with no task after this long lost its launch (see sweep): well
 # past the scheduler's Lambda timeout (30 s), so the pass that dispatched it has ended.
 LAUNCH_GRACE_MS = 120_000
+LAUNCH_WORKERS = 8  # launches of one dispatch group in flight at once
 MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still takes 25
 
 
@@ -245,7 +247,10 @@ class Scheduler:
             self.store.transact([*self.jobs.save_many_ops(moved), self._usage_op(ce, need)])
         except ConflictError:
             return sum(self._dispatch(i, ce) for i in items)
-        return sum(self._launch(i, ce) for i in moved)
+        # RunTask takes ~100 ms on ECS: a few at once, rather than a pass that waits for
+        # each in turn while the stream's records queue behind it.
+        with ThreadPoolExecutor(max_workers=min(LAUNCH_WORKERS, len(moved))) as pool:
+            return sum(pool.map(lambda item: self._launch(item, ce), moved))
 
     def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
         """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.
