@@ -66,6 +66,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-sam-build", action="store_true",
                    help="full mode: do not run `sam build` when --sam-build-dir is not given")
     p.add_argument("--jobs", type=int, default=None, help="throughput: number of jobs")
+    p.add_argument("--array-size", type=int, default=None,
+                   help="arrays: children of the array job (quick 10, full 1,000; up to 100,000)")
+    p.add_argument("--array-timeout", type=float, default=None,
+                   help="arrays: seconds to wait for every child (quick 20, full 600)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output ({DEFAULT_OUT})")
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -109,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     if args.jobs:
         sizes = Sizes(**{**sizes.__dict__, "throughput_jobs": args.jobs})
+    if args.array_size:
+        sizes = Sizes(**{**sizes.__dict__, "array_size": args.array_size})
+    if args.array_timeout:
+        sizes = Sizes(**{**sizes.__dict__, "array_timeout": args.array_timeout})
     # A pipe gets 80 columns by default, too narrow for the notes.
     console = Console(width=None if sys.stdout.isatty() else 160)
     logging.basicConfig(level=logging.ERROR)
