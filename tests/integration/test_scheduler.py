@@ -197,14 +197,12 @@ def test_a_group_larger_than_the_room_left_starts_what_fits(
     assert _usage() == 4000
 
 
-def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    jobs = _runnable(functions, 2)
+class Crash(BaseException):
+    """The scheduler's Lambda dying (timeout, out of memory) between commit and RunTask."""
 
-    class Crash(BaseException):
-        """The scheduler's Lambda dying (timeout, out of memory) between commit and RunTask."""
+
+def _pass_dies_before_run_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduling pass commits its dispatch, then dies before any RunTask."""
 
     def crash(request: Any) -> str:
         raise Crash
@@ -213,6 +211,14 @@ def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
     with pytest.raises(Crash):
         services().scheduler.schedule()
     monkeypatch.undo()
+
+
+def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 2)
+    _pass_dies_before_run_task(monkeypatch)
     assert [_job(j)["status"] for j in jobs] == ["STARTING"] * 2
     assert not any("taskArn" in _job(j)["container"] for j in jobs)
     tick = load_event("scheduler/tick.json")
@@ -243,3 +249,28 @@ def test_a_launch_that_finds_no_room_leaves_the_rest_of_its_group_started(
     assert _job(jobs[2])["statusReason"].startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
     assert all("taskArn" in _job(j)["container"] for j in jobs if j != jobs[2])
     assert _usage() == 3000
+
+
+def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, submitted = api_call(functions["ApiFunction"], "submitjob", {
+        "jobName": "short", "jobQueue": "default", "jobDefinition": "hello", "timeout": {"attemptDurationSeconds": 60}})
+    job = submitted["jobId"]
+    services().scheduler.promote(job)
+    _pass_dies_before_run_task(monkeypatch)
+    launcher = services().scheduler.launcher
+    real_stop, stopped = launcher.stop, []
+
+    def stop(task_arn: str, reason: str) -> None:
+        stopped.append((task_arn, reason))
+        real_stop(task_arn, reason)
+
+    monkeypatch.setattr(launcher, "stop", stop)
+    clock.advance(121)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    task_arn = _job(job)["container"]["taskArn"]
+    assert stopped == [(task_arn, "Job attempt duration exceeded timeout")]
+    task = moto_env["ecs"].describe_tasks(cluster=ec2_environment["cluster"], tasks=[task_arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"

@@ -181,8 +181,8 @@ class Scheduler:
                 self.promote(item.doc["jobId"])
             for status in (rules.STARTING, rules.RUNNING):
                 for item in self.jobs.queued(name, status, 1000):
+                    self._relaunch_unrecorded(item, now)  # first: a timeout needs its task
                     self._enforce_timeout(item, now)
-                    self._relaunch_unrecorded(item, now)
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
                     self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
@@ -204,7 +204,7 @@ class Scheduler:
         RunTask. RunTask's clientToken (the job and run) makes this start the task only if
         that pass did not, and otherwise records the one it started."""
         if (item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn")
-                or item.extra.get("stopping") or now - int(item.extra.get("since") or now) < LAUNCH_GRACE_MS):
+                or now - int(item.extra.get("since") or now) < LAUNCH_GRACE_MS):
             return
         job_id, run = item.doc["jobId"], item.extra["run"]
         log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)
@@ -214,7 +214,13 @@ class Scheduler:
             self.attempts.task_stopped(job_id, run, task_arn=None, exit_code=None, reason=str(e)[:255],
                                        status_reason="Task failed to start", retryable=True)
             return
-        self._launch(item, ce)
+        stopping = item.extra.get("stopping")
+        if self._launch(item, ce) and stopping:
+            # Stopped on purpose (a timeout, preemption) while it had no task to stop.
+            fresh = self.jobs.get(job_id)
+            task_arn = fresh.doc["container"].get("taskArn") if fresh else None
+            if task_arn:
+                self.launcher.stop(task_arn, stopping["reason"])
 
     def _apply_time_limit(self, item: Item, actions: list[dict[str, Any]], now: int) -> None:
         """Cancel a RUNNABLE job stuck for one of the queue's reasons (AWS's wording)."""
