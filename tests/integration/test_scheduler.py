@@ -224,7 +224,7 @@ def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
     tick = load_event("scheduler/tick.json")
     functions["SchedulerFunction"].invoke(tick)
     assert not any("taskArn" in _job(j)["container"] for j in jobs)  # its pass may still be launching
-    clock.advance(121)
+    clock.advance(301)
     functions["SchedulerFunction"].invoke(tick)
     arns = {_job(j)["container"]["taskArn"] for j in jobs}
     assert arns == set(moto_env["ecs"].list_tasks(cluster=ec2_environment["cluster"])["taskArns"])
@@ -268,7 +268,7 @@ def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(
         real_stop(task_arn, reason)
 
     monkeypatch.setattr(launcher, "stop", stop)
-    clock.advance(121)
+    clock.advance(301)
     functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
     task_arn = _job(job)["container"]["taskArn"]
     assert stopped == [(task_arn, "Job attempt duration exceeded timeout")]

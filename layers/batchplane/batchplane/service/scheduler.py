@@ -26,8 +26,8 @@ PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 # (every minute) or any later pass picks it up then.
 CAPACITY_HOLD_MS = 30_000
 # A dispatched attempt with no task after this long lost its launch (see sweep): well
-# past the scheduler's Lambda timeout (30 s), so the pass that dispatched it has ended.
-LAUNCH_GRACE_MS = 120_000
+# past the scheduler's Lambda timeout (120 s), so the pass that dispatched it has ended.
+LAUNCH_GRACE_MS = 300_000
 LAUNCH_WORKERS = 8  # launches of one dispatch group in flight at once
 MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still takes 25
 
