@@ -3,6 +3,7 @@ passes and task events can be staged exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -139,6 +140,21 @@ def _usage() -> int:
     return services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0)
 
 
+def _after_usage_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
+    """Run ``action`` once, when the next pass has listed the jobs and read the
+    environment's usage, before it dispatches."""
+    store = services().store
+    real_counters, done = store.counters, []
+
+    def counters(pk: str, sk: str) -> dict[str, int]:
+        out = real_counters(pk, sk)
+        if pk == "CE#ec2" and not done:
+            done.append(action())
+        return out
+
+    monkeypatch.setattr(store, "counters", counters)
+
+
 def test_a_pass_moves_the_jobs_it_places_on_one_environment_in_one_transaction(
     functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -158,17 +174,12 @@ def test_a_job_that_changed_meanwhile_leaves_the_rest_of_its_group_to_start(
     functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
-    # The first job is cancelled after the pass listed it, before it dispatches.
-    store = services().store
-    real_counters = store.counters
 
-    def counters_then_cancel(pk: str, sk: str) -> dict[str, int]:
-        if pk == "CE#ec2" and _job(jobs[0])["status"] == "RUNNABLE":
-            status, _ = api_call(functions["ApiFunction"], "canceljob", {"jobId": jobs[0], "reason": "not needed"})
-            assert status == 200
-        return real_counters(pk, sk)
+    def cancel_first() -> None:
+        status, _ = api_call(functions["ApiFunction"], "canceljob", {"jobId": jobs[0], "reason": "not needed"})
+        assert status == 200
 
-    monkeypatch.setattr(store, "counters", counters_then_cancel)
+    _after_usage_read(monkeypatch, cancel_first)
     transactions = _transactions(monkeypatch)
     assert services().scheduler.schedule() == 3
     assert len(transactions) == 1 + 4  # the group, refused; then each job on its own
@@ -181,17 +192,9 @@ def test_a_group_larger_than_the_room_left_starts_what_fits(
     functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
-    # Another scheduler took 2 of the environment's 4 vCPUs after this pass read its usage.
     store = services().store
-    real_counters = store.counters
-
-    def counters_then_taken(pk: str, sk: str) -> dict[str, int]:
-        out = real_counters(pk, sk)
-        if pk == "CE#ec2" and out.get("mvcpus", 0) == 0:
-            store.transact([store.add_op("CE#ec2", "USAGE", {"mvcpus": 2000})])
-        return out
-
-    monkeypatch.setattr(store, "counters", counters_then_taken)
+    # Another scheduler takes 2 of the environment's 4 vCPUs.
+    _after_usage_read(monkeypatch, lambda: store.transact([store.add_op("CE#ec2", "USAGE", {"mvcpus": 2000})]))
     assert services().scheduler.schedule() == 2
     assert sorted(_job(j)["status"] for j in jobs) == ["RUNNABLE"] * 2 + ["STARTING"] * 2
     assert _usage() == 4000
