@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from batchplane import clock
+from batchplane import aws, clock, metering, wiring
 from batchplane.local.router import Function
 from batchplane.ports import CapacityUnavailable
 from batchplane.wiring import services
@@ -277,3 +277,24 @@ def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(
     assert stopped == [(task_arn, "Job attempt duration exceeded timeout")]
     task = moto_env["ecs"].describe_tasks(cluster=ec2_environment["cluster"], tasks=[task_arn])["tasks"][0]
     assert task["desiredStatus"] == "STOPPED"
+
+
+def test_a_groups_launches_are_metered_to_the_pass_that_made_them(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = _runnable(functions, 4)
+    metering.reset()
+    metering.enable()
+    aws.reset()  # clients made from now on are metered
+    wiring.reset()
+    try:
+        with metering.scope("SchedulerFunction:stream"):
+            assert services().scheduler.schedule() == 4
+        scopes = {scope for scope, _, _ in metering.snapshot().counts}
+    finally:
+        metering.disable()
+        metering.reset()
+        aws.reset()
+        wiring.reset()
+    assert scopes == {"SchedulerFunction:stream"}  # the launch threads' calls included
+    assert {_job(j)["status"] for j in jobs} == {"STARTING"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -254,9 +255,11 @@ class Scheduler:
         except ConflictError:
             return sum(self._dispatch(i, ce) for i in items)
         # RunTask takes ~100 ms on ECS: a few at once, rather than a pass that waits for
-        # each in turn while the stream's records queue behind it.
+        # each in turn while the stream's records queue behind it. Each launch runs in a
+        # copy of this context (context variables, such as the cost meter's scope).
         with ThreadPoolExecutor(max_workers=min(LAUNCH_WORKERS, len(moved))) as pool:
-            return sum(pool.map(lambda item: self._launch(item, ce), moved))
+            launches = [pool.submit(contextvars.copy_context().run, self._launch, item, ce) for item in moved]
+            return sum(f.result() for f in launches)
 
     def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
         """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.
