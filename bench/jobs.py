@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .report import Report
 
 STALL_SECONDS = 10.0  # a job not started by then waits for the scheduler's 1-minute tick
+PARENT_WAIT_SECONDS = 60.0  # after the last child ended, for the array parent's outcome
 
 
 @dataclass
@@ -213,7 +214,9 @@ def arrays(h: Harness, report: Report, size: int, *, timeout: float) -> Workload
             ended = int(summary.get("SUCCEEDED", 0)) + int(summary.get("FAILED", 0))
             if children_s is None and ended >= size:
                 children_s = time.perf_counter() - start
-                deadline = min(deadline, time.perf_counter() + 5)  # the parent follows soon
+                # The parent follows soon: once the scheduler has read its children's ends
+                # from the stream, which lags behind a large array.
+                deadline = min(deadline, time.perf_counter() + PARENT_WAIT_SECONDS)
             if doc.get("status") in TERMINAL:
                 parent_s = time.perf_counter() - start
                 break
@@ -237,7 +240,7 @@ def arrays(h: Harness, report: Report, size: int, *, timeout: float) -> Workload
                round(parent_s, 1) if parent_s is not None else f"still {doc.get('status')}",
                "s" if parent_s is not None else "",
                note="the parent's SUCCEEDED/FAILED, from SubmitJob" if parent_s is not None
-               else f"not terminal {timeout if children_s is None else 5:.0f} s after its children")
+               else f"not terminal {timeout if children_s is None else PARENT_WAIT_SECONDS:.0f} s after its children")
     return Workload("array", size, cap.usage, cap.invocations, cap.seconds,
                     int(summary.get("SUCCEEDED", 0)) + int(summary.get("FAILED", 0)),
                     extra={"sfn_transitions": transitions or 0})
