@@ -247,11 +247,8 @@ class Scheduler:
         if len(items) == 1:
             return int(self._dispatch(items[0], ce))
         moved = [copy.deepcopy(i) for i in items]
-        for item in moved:
-            _to_starting(item, ce)
-        need = sum(mvcpus(i.doc) for i in moved)
         try:
-            self.store.transact([*self.jobs.save_many_ops(moved), self._usage_op(ce, need)])
+            self._move_to_starting(moved, ce)
         except ConflictError:
             return sum(self._dispatch(i, ce) for i in items)
         # RunTask takes ~100 ms on ECS: a few at once, rather than a pass that waits for
@@ -264,18 +261,23 @@ class Scheduler:
     def _dispatch(self, item: Item, ce: dict[str, Any]) -> bool:
         """RUNNABLE -> STARTING and the capacity it takes, in one transaction; then launch.
         The transaction is what makes each attempt start once however many schedulers run."""
-        _to_starting(item, ce)
         try:
-            self.store.transact([*self.jobs.save_ops(item), self._usage_op(ce, mvcpus(item.doc))])
+            self._move_to_starting([item], ce)
         except ConflictError:
             return False  # another scheduler took it, or the capacity went meanwhile
         return self._launch(item, ce)
 
-    def _usage_op(self, ce: dict[str, Any], need: int) -> dict[str, Any]:
-        """Take ``need`` milli-vCPUs of the environment, only within its maxvCpus."""
+    def _move_to_starting(self, items: list[Item], ce: dict[str, Any]) -> None:
+        """One transaction: each job RUNNABLE -> STARTING, and the environment's usage up
+        by their vCPUs, only within its maxvCpus. ConflictError if any job changed since
+        it was read, or the room is gone."""
+        for item in items:
+            _to_starting(item, ce)
         ceiling = compute.max_vcpus(ce)
         limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
-        return self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits)
+        need = sum(mvcpus(i.doc) for i in items)
+        usage = self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits)
+        self.store.transact([*self.jobs.save_many_ops(items), usage])
 
     def _launch(self, item: Item, ce: dict[str, Any]) -> bool:
         """Start the task of an attempt already moved to STARTING; False if it could not."""
