@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import platform
@@ -111,12 +112,8 @@ def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     sizes = QUICK if args.quick else FULL
-    if args.jobs:
-        sizes = Sizes(**{**sizes.__dict__, "throughput_jobs": args.jobs})
-    if args.array_size:
-        sizes = Sizes(**{**sizes.__dict__, "array_size": args.array_size})
-    if args.array_timeout:
-        sizes = Sizes(**{**sizes.__dict__, "array_timeout": args.array_timeout})
+    asked = {"throughput_jobs": args.jobs, "array_size": args.array_size, "array_timeout": args.array_timeout}
+    sizes = dataclasses.replace(sizes, **{k: v for k, v in asked.items() if v})
     # A pipe gets 80 columns by default, too narrow for the notes.
     console = Console(width=None if sys.stdout.isatty() else 160)
     logging.basicConfig(level=logging.ERROR)
