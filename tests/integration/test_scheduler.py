@@ -57,6 +57,21 @@ def _preempting(functions: dict[str, Function]) -> tuple[list[str], str, str]:
     return low, urgent["jobId"], stopping[0]
 
 
+def _after_usage_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
+    """Run ``action`` once, when the next pass has listed the jobs and read the
+    environment's usage, before it dispatches."""
+    store = services().store
+    real_counters, done = store.counters, []
+
+    def counters(pk: str, sk: str) -> dict[str, int]:
+        out = real_counters(pk, sk)
+        if pk == "CE#ec2" and not done:
+            done.append(action())
+        return out
+
+    monkeypatch.setattr(store, "counters", counters)
+
+
 def test_a_victim_requeued_between_reads_does_not_make_the_pass_preempt_another(
     functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
@@ -64,17 +79,11 @@ def test_a_victim_requeued_between_reads_does_not_make_the_pass_preempt_another(
     low, urgent, victim = _preempting(functions)
     # The victim's task stops while the next pass is between reading the environment's
     # usage (still counting the victim) and listing what runs (no longer listing it).
-    store = services().store
-    real_counters = store.counters
+    def victim_stops() -> None:
+        _task_stops(functions, moto_env, ec2_environment["cluster"], victim)
+        assert _job(victim)["status"] == "RUNNABLE"
 
-    def counters_then_victim_stops(pk: str, sk: str) -> dict[str, int]:
-        out = real_counters(pk, sk)
-        if pk == "CE#ec2" and _job(victim)["status"] == "STARTING":
-            _task_stops(functions, moto_env, ec2_environment["cluster"], victim)
-            assert _job(victim)["status"] == "RUNNABLE"
-        return out
-
-    monkeypatch.setattr(store, "counters", counters_then_victim_stops)
+    _after_usage_read(monkeypatch, victim_stops)
     services().scheduler.schedule()
     monkeypatch.undo()
     others = [j for j in low if j != victim]
@@ -138,21 +147,6 @@ def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, Any]]]
 
 def _usage() -> int:
     return services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0)
-
-
-def _after_usage_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
-    """Run ``action`` once, when the next pass has listed the jobs and read the
-    environment's usage, before it dispatches."""
-    store = services().store
-    real_counters, done = store.counters, []
-
-    def counters(pk: str, sk: str) -> dict[str, int]:
-        out = real_counters(pk, sk)
-        if pk == "CE#ec2" and not done:
-            done.append(action())
-        return out
-
-    monkeypatch.setattr(store, "counters", counters)
 
 
 def test_a_pass_moves_the_jobs_it_places_on_one_environment_in_one_transaction(
