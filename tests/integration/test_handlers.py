@@ -294,3 +294,101 @@ def test_stored_item_round_trips() -> None:
     item = Item(pk="p", sk="s", doc={"a": 1.5, "b": [1, {"c": "d"}]}, version=3, extra={"status": "X"})
     again = Item.from_dynamo(item.to_dynamo())
     assert again.doc == item.doc and again.version == 3 and again.extra == {"status": "X"}
+
+
+# -- the array fan-out's chunks ---------------------------------------------------------
+
+
+def _array(api: Function, size: int, **request: Any) -> tuple[str, dict[str, Any]]:
+    """An array parent as SubmitJob made it, and the sample chunk event aimed at it."""
+    status, out = api_call(api, "submitjob", {
+        "jobName": "sweep", "jobQueue": "default", "jobDefinition": "hello",
+        "arrayProperties": {"size": size}, **request,
+    })
+    assert status == 200, out
+    return out["jobId"], {**load_event("arrays/materialize-chunk.json"), "parentId": out["jobId"]}
+
+
+def _summary(api: Function, parent_id: str) -> dict[str, int]:
+    status, out = api_call(api, "describejobs", {"jobs": [parent_id]})
+    assert status == 200, out
+    return dict(out["jobs"][0]["arrayProperties"]["statusSummary"])
+
+
+def _children(api: Function, parent_id: str) -> list[str]:
+    status, out = api_call(api, "listjobs", {"arrayJobId": parent_id, "maxResults": 1000})
+    assert status == 200, out
+    return [j["status"] for j in out["jobSummaryList"]]
+
+
+def test_a_retried_chunk_counts_and_creates_each_child_once(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 0}
+    assert _summary(api, parent) == {"RUNNABLE": 20}
+    assert _children(api, parent) == ["RUNNABLE"] * 20
+
+
+def test_a_chunk_stopped_midway_finishes_on_its_retry_with_exact_counts(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+) -> None:
+    """The chunk's counts are written before its children: a child created by the first
+    try and cancelled before the retry moves from RUNNABLE, never below zero."""
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    store = services().store
+    put = store.transact_or_put
+    made = []
+
+    def crash_after_five(op: dict[str, Any]) -> None:
+        if len(made) == 5:
+            raise RuntimeError("Lambda timed out")
+        put(op)
+        made.append(op)
+
+    monkeypatch.setattr(store, "transact_or_put", crash_after_five)
+    try:
+        functions["ArraysFunction"].invoke(chunk)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the first try should have stopped midway")
+    monkeypatch.setattr(store, "transact_or_put", put)
+    assert _summary(api, parent) == {"RUNNABLE": 20} and len(_children(api, parent)) == 5
+    status, _ = api_call(api, "canceljob", {"jobId": f"{parent}:0", "reason": "not this one"})
+    assert status == 200
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 15}
+    assert _summary(api, parent) == {"RUNNABLE": 19, "FAILED": 1}
+    assert _children(api, parent) == ["FAILED"] + ["RUNNABLE"] * 19
+
+
+def test_a_sequential_chunk_counts_its_first_child_runnable_and_the_rest_pending(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20, dependsOn=[{"type": "SEQUENTIAL"}])
+    functions["ArraysFunction"].invoke(chunk)
+    assert _summary(api, parent) == {"RUNNABLE": 1, "PENDING": 19}
+    assert _children(api, parent) == ["RUNNABLE"] + ["PENDING"] * 19
+
+
+def test_the_fanout_done_event_settles_an_array_whose_children_all_ended(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    functions["ArraysFunction"].invoke(chunk)
+    for i in range(20):
+        assert api_call(api, "canceljob", {"jobId": f"{parent}:{i}", "reason": "r"})[0] == 200
+    jobs = services().arrays.jobs
+    item = jobs.get(parent)
+    assert item is not None
+    item.doc["status"] = "PENDING"  # as the scheduler leaves it when it starts the fan-out
+    jobs.save(item)
+    done = {**load_event("arrays/fanout-done.json"), "parentId": parent}
+    assert functions["ArraysFunction"].invoke(done) == {"done": True}
+    assert _job(parent)["status"] == "FAILED"
+    assert _job(parent)["statusReason"] == "Array Child Job failed"

@@ -34,6 +34,7 @@ class Arrays:
         if action == "materialize":
             if parent.doc["status"] in rules.TERMINAL:
                 return 0  # cancelled while fanning out: create no more children
+            self._count_chunk(parent.doc, range(start, start + count))
             return sum(self._materialize(parent, i) for i in range(start, start + count))
         terminate = action == "terminate"
         changed = 0
@@ -44,17 +45,26 @@ class Arrays:
                 changed += 1
         return changed
 
+    def _count_chunk(self, parent: dict[str, Any], indexes: range) -> None:
+        """Count the chunk's children in the parent's statusSummary before creating them,
+        so that a child's later moves never take a counter below zero."""
+        try:
+            self.store.transact(self.jobs.chunk_count_ops(
+                parent["jobId"], {i: _first_status(arrays.child_dependencies(parent, i)) for i in indexes}))
+        except ConflictError:
+            pass  # counted by an earlier try of this chunk
+
     def _materialize(self, parent: Item, index: int) -> bool:
         job_id = arrays.child_id(parent.doc["jobId"], index)
         doc = arrays.child_doc(parent.doc, index, arns.job_arn(job_id))
         deps = doc["dependsOn"]
-        doc["status"] = rules.PENDING if deps else rules.RUNNABLE
+        doc["status"] = _first_status(deps)
         item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={
             "queue": parent.extra["queue"], "parent": parent.doc["jobId"], "index": index,
             "waiting": len(deps),
         })
         try:
-            self.store.transact(self.jobs.new_ops(item))
+            self.store.transact_or_put(self.jobs.new_op(item))
         except ConflictError:
             return False  # made by an earlier try of this chunk
         if deps:
@@ -144,3 +154,8 @@ class Arrays:
                     if len(out) >= limit:
                         break
         return out, (index if index < size else None)
+
+
+def _first_status(deps: list[dict[str, str]]) -> str:
+    """A child waits PENDING for its own dependencies, else is RUNNABLE at once."""
+    return rules.PENDING if deps else rules.RUNNABLE

@@ -84,7 +84,7 @@ class Jobs:
             doc["arrayProperties"] = {"size": size}
         item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={"queue": queue["jobQueueName"]})
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
-        ops = self.jobs.new_ops(item)
+        ops = [self.jobs.new_op(item)]
         if request_key:
             ops.append(
                 self.store.put_new_op(
