@@ -198,14 +198,11 @@ def _with_stack(report: Report, wanted: set[str], sizes: Sizes, console: Console
         if "arrays" in wanted:
             section("arrays", f"array fan-out: {sizes.array_size} children")
             timeout = max(8.0, min(sizes.array_timeout, end - time.monotonic() - 4))
-            found = jobs.arrays(h, report, sizes.array_size, timeout=timeout)
-            if found:
-                workloads["array"] = found
+            workloads["array"] = jobs.arrays(h, report, sizes.array_size, timeout=timeout)
         if "dependencies" in wanted:
             section("dependencies", f"dependencies: {sizes.dependency_pairs} pairs A -> B")
-            pairs = jobs.dependencies(h, report, sizes.dependency_pairs, deadline=until(12, 0))
-            if pairs:
-                workloads["dependency"], workloads["pair"] = pairs
+            workloads["dependency"], workloads["pair"] = jobs.dependencies(
+                h, report, sizes.dependency_pairs, deadline=until(12, 0))
         if "cost" in wanted and tick is not None:
             section("cost", "cost meter")
             cost.run(h, report, workloads, tick=tick, polls=workloads.get("isolated"),

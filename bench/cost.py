@@ -18,13 +18,16 @@ from batchplane import metering
 
 from .harness import function_memory_mb, schedules
 from .jobs import Capture, Workload
+from .report import NOT_MEASURED
 
 if TYPE_CHECKING:
     from .harness import Harness
     from .report import Report
 
 PRICES = Path(__file__).with_name("prices.json")
-NOT_YET = "n/a until implemented"
+NEEDS = {"isolated": "needs the dispatch or cost section", "burst": "needs the throughput or cost section",
+         "retry": "needs the cost section", "array": "needs the arrays section (--only arrays,cost)",
+         "dependency": "needs the dependencies section (--only dependencies,cost)"}
 TARGET_PER_MILLION = 5.0
 
 
@@ -252,15 +255,11 @@ def run(h: Harness, report: Report, workloads: dict[str, Workload], *, tick: Wor
         label = LABELS[key]
         if p is None and key in incomplete:
             w = incomplete[key]
-            report.add("Cost meter", f"$ per million: {LABELS[key]}", "not measured",
+            report.add("Cost meter", f"$ per million: {label}", NOT_MEASURED,
                        note=f"only {w.finished} of {w.jobs} ended within the time budget")
             continue
         if p is None:
-            why = {"array": "arrays are not available yet",
-                   "dependency": "dependencies are not available yet",
-                   }.get(key, "needs the dispatch/throughput sections")
-            value = NOT_YET if key in ("array", "dependency") else "not measured"
-            report.add("Cost meter", f"$ per million: {label}", value, note=why)
+            report.add("Cost meter", f"$ per million: {label}", NOT_MEASURED, note=NEEDS[key])
             continue
         w = workloads[key]
         simple = key in ("isolated", "burst")
@@ -285,9 +284,7 @@ def run(h: Harness, report: Report, workloads: dict[str, Workload], *, tick: Wor
                    note=note, target=f"< ${TARGET_PER_MILLION:.0f}" if simple else None,
                    ok=p.per_million < TARGET_PER_MILLION if simple else None)
     report.add("Cost meter", "Step Functions transitions per simple job", 0,
-               note="a simple job starts no state machine; arrays: see the array child row"
-               if columns.get("array") else "n/a until arrays land: a simple job starts no "
-               "state machine")
+               note="a simple job starts no state machine; arrays: see the array child row")
     ticking = ", ".join(f"{f} every {p:.0f} s" for f, p in tick.extra["periods"].items())
     report.add("Cost meter", "idle periodic ticks, per month", round(per_month, 2), "$",
                note=f"{ticking}: {tick_calls:.0f} AWS calls a round, whatever the number of "
@@ -300,15 +297,13 @@ def run(h: Harness, report: Report, workloads: dict[str, Workload], *, tick: Wor
     report.data["cost"] = {
         "prices_file": str(PRICES.relative_to(PRICES.parents[1])),
         "stored_job_item_bytes": stored,
-        "per_job": {k: _json(p) if p else NOT_YET for k, p in columns.items()},
-        "step_functions_simple_job": "0 transitions: n/a until arrays land",
+        "per_job": {k: _json(p) if p else NOT_MEASURED for k, p in columns.items()},
+        "step_functions_simple_job": 0,
         "idle_ticks": {"periods_seconds": tick.extra["periods"], "dollars_per_month": per_month,
                        "aws_calls_per_round": tick_calls},
         "describejobs_poll": _json(poll_cost) if poll_cost else None,
     }
-    missing = {k: (NOT_YET if k in ("array", "dependency") and k not in workloads
-                   else "not measured") for k, p in columns.items() if p is None}
-    _tables(report, columns, missing)
+    _tables(report, columns)
 
 
 def _json(p: PerJob) -> dict[str, Any]:
@@ -326,14 +321,14 @@ def _json(p: PerJob) -> dict[str, Any]:
     }
 
 
-def _tables(report: Report, columns: dict[str, PerJob | None], missing: dict[str, str]) -> None:
+def _tables(report: Report, columns: dict[str, PerJob | None]) -> None:
     names = {"isolated": "simple, one at a time", "burst": "simple, burst", "retry": "retry",
              "array": "array child", "dependency": "dependency edge"}
     keys = list(names)
     functions = sorted({fn for p in columns.values() if p for fn in p.invocations})
 
     def row(label: str, get: Any) -> list[Any]:
-        return [label, *[get(columns[k]) if columns.get(k) else missing.get(k, NOT_YET)
+        return [label, *[get(columns[k]) if columns.get(k) else NOT_MEASURED
                          for k in keys]]
 
     rows: list[Any] = [

@@ -14,7 +14,6 @@ from batchplane import metering
 from botocore.exceptions import ClientError
 
 from .harness import STARTED, TERMINAL, TRUE_JOB, Invocations, client, diff
-from .report import NOT_AVAILABLE
 from .stats import p50_p99, summary_ms
 
 if TYPE_CHECKING:
@@ -180,31 +179,12 @@ def throughput(h: Harness, report: Report, n: int, *, timeout: float) -> Workloa
     return Workload("burst", len(ids), cap.usage, cap.invocations, cap.seconds, len(finished))
 
 
-def _unsupported(e: ClientError) -> str | None:
-    """The message of a 'not supported yet' ClientException, else None."""
-    error = e.response.get("Error", {})
-    message = str(error.get("Message", ""))
-    if error.get("Code") == "ClientException" and "not supported" in message:
-        return message
-    return None
-
-
-def arrays(h: Harness, report: Report, size: int, *, timeout: float) -> Workload | None:
-    """Array fan-out once the service supports arrays: time until every child ended, and
-    the parent's outcome. Until then the table says so instead of a number."""
+def arrays(h: Harness, report: Report, size: int, *, timeout: float) -> Workload:
+    """Array fan-out: time until every child ended, and the parent's outcome."""
     h.settle()
     with Capture(h) as cap:
         start = time.perf_counter()
-        try:
-            parent = h.submit(TRUE_JOB, name="array", arrayProperties={"size": size})
-        except ClientError as e:
-            message = _unsupported(e)
-            if message is None:
-                raise
-            report.data["arrays"] = {"supported": False, "message": message}
-            report.add("Array fan-out", f"array of {size}: children/s", NOT_AVAILABLE,
-                       note=f"SubmitJob with arrayProperties answers: {message}")
-            return None
+        parent = h.submit(TRUE_JOB, name="array", arrayProperties={"size": size})
         children_s = parent_s = None
         doc: dict[str, Any] = {}
         deadline = start + timeout
@@ -286,24 +266,9 @@ def _pairs(h: Harness, pairs: int, *, depend: bool,
 
 
 def dependencies(h: Harness, report: Report, pairs: int,
-                 deadline: float = float("inf")) -> tuple[Workload, Workload] | None:
+                 deadline: float = float("inf")) -> tuple[Workload, Workload]:
     """Pairs A -> B (B dependsOn A): how long B waits after A ended. For the cost meter,
-    the same number of pairs without the dependency too: an edge costs the difference.
-    Until dependencies exist the table says so."""
-    h.settle()
-    probe = h.submit(TRUE_JOB, name="dep-probe")
-    try:
-        h.submit(TRUE_JOB, name="dep-probe-b", dependsOn=[{"jobId": probe}])
-    except ClientError as e:
-        message = _unsupported(e)
-        if message is None:
-            raise
-        report.data["dependencies"] = {"supported": False, "message": message}
-        report.add("Dependencies", "release: A ended -> B started", NOT_AVAILABLE,
-                   note=f"SubmitJob with dependsOn answers: {message}")
-        return None
-    finally:
-        h.wait([probe], timeout=STALL_SECONDS)
+    the same number of pairs without the dependency too: an edge costs the difference."""
     h.settle()
     # Half the time each; the same number of pairs in both, so that they compare.
     control, _ = _pairs(h, pairs, depend=False,

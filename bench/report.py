@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-NOT_AVAILABLE = "not available yet"
 NOT_MEASURED = "not measured"
 
 
