@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchplane.service.reactions import wakes_scheduler
+from batchplane.service.reactions import resource_wakes_scheduler, wakes_scheduler
 from batchplane.wiring import services
 
 logger = Logger()
@@ -23,8 +23,12 @@ def record_handler(record: DynamoDBRecord, parents: set[str]) -> bool:
     if change is None:
         return False
     if change.keys.get("sk") != "JOB":
-        return True  # a compute environment or job queue was created, resized or enabled
-    runnable = bool(change.new_image) and services().reactions.job_changed(change.new_image, change.old_image, parents)
+        return resource_wakes_scheduler(change.keys)
+    if not change.new_image:
+        if change.old_image:
+            services().reactions.job_removed(change.old_image)
+        return False
+    runnable = services().reactions.job_changed(change.new_image, change.old_image, parents)
     return runnable or wakes_scheduler(change.new_image, change.old_image)
 
 

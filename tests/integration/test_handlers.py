@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -392,3 +393,52 @@ def test_the_fanout_done_event_settles_an_array_whose_children_all_ended(
     assert functions["ArraysFunction"].invoke(done) == {"done": True}
     assert _job(parent)["status"] == "FAILED"
     assert _job(parent)["statusReason"] == "Array Child Job failed"
+
+
+def test_an_expired_array_parent_takes_its_counter_and_chunk_items_with_it(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    """DynamoDB's TTL deletes the parent item; its stream record (the sample REMOVE)
+    deletes the ARRAY# items, which no TTL of their own could time safely. The children
+    expire on their own."""
+    removed = load_event("scheduler/stream-remove-expired-array.json")
+    raw = removed["Records"][0]["dynamodb"]["OldImage"]
+    parent = Item.from_dynamo({k: ({"B": base64.b64decode(v["B"])} if "B" in v else v) for k, v in raw.items()})
+    parent_id = parent.doc["jobId"]
+    parent.doc["status"] = parent.extra["status"] = "PENDING"  # as it was while fanning out
+    parent.version = 0
+    services().store.put_new(parent)
+    chunk = load_event("arrays/materialize-chunk.json")
+    assert chunk["parentId"] == parent_id
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
+    table = services().store.table
+    client = services().store.client
+
+    def array_items() -> int:
+        return client.query(TableName=table, KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": {"S": f"ARRAY#{parent_id}"}})["Count"]
+
+    assert array_items() == 17  # 16 counters and the chunk's marker
+    client.delete_item(TableName=table, Key={"pk": {"S": parent.pk}, "sk": {"S": parent.sk}})
+    assert functions["SchedulerFunction"].invoke(removed) == {"batchItemFailures": []}
+    assert array_items() == 0
+    assert services().jobs.get(f"{parent_id}:19") is not None
+
+
+def test_a_released_dependency_edge_expires_with_the_jobs(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    api = functions["ApiFunction"]
+    _, first = api_call(api, "submitjob", {"jobName": "a", "jobQueue": "default", "jobDefinition": "hello"})
+    _, second = api_call(api, "submitjob", {"jobName": "b", "jobQueue": "default", "jobDefinition": "hello",
+                                            "dependsOn": [{"jobId": first["jobId"]}]})
+    deps = services().arrays.dependencies
+    deps.admit(second["jobId"])
+    edge_key = {"pk": {"S": f"DEPS#{first['jobId']}"}, "sk": {"S": f"JOB#{second['jobId']}"}}
+    client, table = services().store.client, services().store.table
+    assert "expiresAt" not in client.get_item(TableName=table, Key=edge_key)["Item"]
+    assert api_call(api, "canceljob", {"jobId": first["jobId"], "reason": "stop"})[0] == 200
+    deps.on_finished(first["jobId"], "FAILED")
+    edge = client.get_item(TableName=table, Key=edge_key)["Item"]
+    assert edge["released"] == {"S": "fail"}
+    assert int(edge["expiresAt"]["N"]) > clock.now_ms() // 1000 + 86400

@@ -18,7 +18,7 @@ from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import Workflows
 from ..store import DynamoStore, Item
-from .jobstore import JOB_SK, JobStore, job_pk
+from .jobstore import JOB_SK, JobStore, job_pk, retention_expiry
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,8 @@ class Dependencies:
             if edge is None or item is None or (edge.extra or {}).get("released"):
                 break
             decision = arrays.released(dep_status, edge.doc.get("type"))
-            edge.extra = {**(edge.extra or {}), "released": decision}
+            # A released edge is spent: it expires with the jobs, not kept for good.
+            edge.extra = {**(edge.extra or {}), "released": decision, "expiresAt": retention_expiry()}
             ops = [self.store.replace_op(edge)]
             doc = item.doc
             if doc["status"] == rules.PENDING:

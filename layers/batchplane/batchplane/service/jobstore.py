@@ -22,6 +22,11 @@ def listing(queue: str, status: str) -> str:
     return f"JOBS#{queue}#{status}"
 
 
+def retention_expiry() -> int:
+    """When an ended job (or what it leaves behind) expires: DynamoDB's TTL, in seconds."""
+    return now_ms() // 1000 + settings().job_retention_days * 86400
+
+
 def mvcpus(doc: dict[str, Any]) -> int:
     """The job's vCPUs in thousandths (Fargate's 0.25 vCPU is 250)."""
     return int(round(jobdefs.requirements(doc["container"])["VCPU"] * 1000))
@@ -51,7 +56,7 @@ class JobStore:
             item.extra["since"] = now_ms()
         item.extra["status"] = status
         if status in rules.TERMINAL:
-            item.extra["expiresAt"] = now_ms() // 1000 + settings().job_retention_days * 86400
+            item.extra["expiresAt"] = retention_expiry()
 
     def get(self, job_id: str) -> Item | None:
         return self.store.get(job_pk(job_id), JOB_SK)
@@ -123,6 +128,14 @@ class JobStore:
             if changed:
                 ops.append(self.store.add_op(pk, sk, changed))
         return ops
+
+    def forget_array(self, parent_id: str) -> int:
+        """Delete an array's counter and chunk items (once its parent item expired, as
+        DynamoDB's TTL deletes them with no condition). Returns how many there were."""
+        found = self.store.query_partition(f"ARRAY#{parent_id}", "", raw=True)
+        for item in found:
+            self.store.delete(item["pk"], item["sk"])
+        return len(found)
 
     def child_summary(self, parent_id: str) -> dict[str, int]:
         """How many children of an array are in each status (its statusSummary)."""

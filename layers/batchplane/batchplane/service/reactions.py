@@ -14,12 +14,23 @@ _HOLDING = (rules.STARTING, rules.RUNNING)  # statuses that hold compute capacit
 def wakes_scheduler(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
     """Whether a job item's change can let the scheduler dispatch something: work arrived
     (the job became RUNNABLE) or capacity was freed (it left STARTING/RUNNING). A pass for
-    any other change (a statusReason, a task ARN recorded) would find nothing new to do."""
+    any other change (STARTING -> RUNNING, a task ARN recorded) would find nothing new."""
     status = (new or {}).get("status")
     before = (old or {}).get("status")
     if status == before:
         return False
-    return status == rules.RUNNABLE or before in _HOLDING
+    return status == rules.RUNNABLE or (before in _HOLDING and status not in _HOLDING)
+
+
+_RESOURCES = ("CE#", "JQ#", "SP#")  # compute environments, job queues, scheduling policies
+
+
+def resource_wakes_scheduler(keys: dict[str, Any]) -> bool:
+    """Whether a change to an item other than a job can let the scheduler dispatch: an
+    environment, queue or policy was created or changed (resized, enabled, reordered).
+    Bookkeeping items (array counters, dependency edges, usage) change together with a
+    job whose own record decides."""
+    return keys.get("sk") == "#" and str(keys.get("pk", "")).startswith(_RESOURCES)
 
 
 class Reactions:
@@ -45,6 +56,12 @@ class Reactions:
                 parents.add(new["parent"])
             return runnable
         return False
+
+    def job_removed(self, old: dict[str, Any]) -> None:
+        """A job item expired (DynamoDB's TTL removed it). An array parent that fanned out
+        leaves counter and chunk items, which go with it."""
+        if old.get("fanout"):
+            self.arrays.jobs.forget_array(old["pk"].removeprefix("JOB#"))
 
     def settle(self, parents: set[str]) -> None:
         """Settle each array parent once (PENDING -> SUCCEEDED/FAILED when its last child

@@ -354,12 +354,12 @@ class DynamoStore:
             raise
 
     def query_partition(self, pk: str, sk_prefix: str, forward: bool = True, raw: bool = False) -> list[Any]:
-        """Every item under one pk whose sk starts with ``sk_prefix`` (``raw``: as plain
-        attribute maps, for counter items that have no ``doc``)."""
+        """Every item under one pk whose sk starts with ``sk_prefix`` (all of them when it
+        is empty; ``raw``: as plain attribute maps, for counter items that have no ``doc``)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
-            "ExpressionAttributeValues": {":p": {"S": pk}, ":s": {"S": sk_prefix}},
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)" if sk_prefix else "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}, **({":s": {"S": sk_prefix}} if sk_prefix else {})},
             "ScanIndexForward": forward,
             "ConsistentRead": True,
         }
