@@ -442,3 +442,33 @@ def test_a_released_dependency_edge_expires_with_the_jobs(
     edge = client.get_item(TableName=table, Key=edge_key)["Item"]
     assert edge["released"] == {"S": "fail"}
     assert int(edge["expiresAt"]["N"]) > clock.now_ms() // 1000 + 86400
+
+
+def test_a_parent_cancelled_while_its_chunk_runs_leaves_no_child_of_that_chunk_runnable(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+) -> None:
+    """The cancel cascade may pass a chunk's indexes before the children exist; the
+    chunk, reading its parent after creating them, cancels them itself."""
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    jobs = services().arrays.jobs
+    store = services().store
+    put = store.transact_or_put
+    made = []
+
+    def cancel_midway(op: dict[str, Any]) -> None:
+        put(op)
+        made.append(op)
+        if len(made) == 5:  # what CancelJob writes on the parent before its cascade starts
+            item = jobs.get(parent)
+            assert item is not None
+            item.doc["status"], item.doc["statusReason"] = "FAILED", "wrong inputs"
+            item.extra["fanout"] = "cancel"
+            jobs.save(item)
+
+    monkeypatch.setattr(store, "transact_or_put", cancel_midway)
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
+    assert _children(api, parent) == ["FAILED"] * 20
+    assert _summary(api, parent) == {"FAILED": 20}
+    cascade = {**chunk, "action": "cancel"}
+    assert functions["ArraysFunction"].invoke(cascade) == {"changed": 0}

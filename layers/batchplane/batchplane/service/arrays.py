@@ -35,11 +35,20 @@ class Arrays:
             if parent.doc["status"] in rules.TERMINAL:
                 return 0  # cancelled while fanning out: create no more children
             self._count_chunk(parent.doc, range(start, start + count))
-            return sum(self._materialize(parent, i) for i in range(start, start + count))
-        terminate = action == "terminate"
+            made = sum(self._materialize(parent, i) for i in range(start, start + count))
+            # Cancelled while this chunk ran? The cancel cascade may have passed these
+            # indexes before their children existed. Reading the parent after writing them
+            # means that either this read sees the cancel or the cascade sees the children.
+            parent = self.jobs.get(parent_id) or parent
+            if parent.doc["status"] in rules.TERMINAL:
+                self._cancel_range(parent, start, count, parent.extra.get("fanout") == "terminate")
+            return made
+        return self._cancel_range(parent, start, count, action == "terminate")
+
+    def _cancel_range(self, parent: Item, start: int, count: int, terminate: bool) -> int:
         changed = 0
         for i in range(start, start + count):
-            child = self.jobs.get(arrays.child_id(parent_id, i))
+            child = self.jobs.get(arrays.child_id(parent.doc["jobId"], i))
             if child is not None and child.doc["status"] not in rules.TERMINAL:
                 self.cancel_one(child, parent.doc.get("statusReason") or "Array parent cancelled", terminate)
                 changed += 1
