@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 from batchplane import clock
 from batchplane.local.router import Function
-from batchplane.store.dynamodb import Item
+from batchplane.store.dynamodb import BUSY_TRIES, Item
 from batchplane.wiring import services
+from botocore.exceptions import ClientError
 
 from .conftest import api_call, load_event
 
@@ -472,3 +474,55 @@ def test_a_parent_cancelled_while_its_chunk_runs_leaves_no_child_of_that_chunk_r
     assert _summary(api, parent) == {"FAILED": 20}
     cascade = {**chunk, "action": "cancel"}
     assert functions["ArraysFunction"].invoke(cascade) == {"changed": 0}
+
+
+def _refusing(real: Any, times: int, reasons: list[str]) -> Any:
+    """``transact_write_items`` refused ``times`` times with these cancellation reasons
+    (moto runs one transaction at a time, so it never answers TransactionConflict)."""
+    calls = {"n": 0}
+
+    def transact_write_items(**request: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                               "CancellationReasons": [{"Code": c} for c in reasons]}, "TransactWriteItems")
+        return real(**request)
+
+    return transact_write_items
+
+
+def test_a_chunk_meeting_a_concurrent_transaction_still_counts_its_children(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+) -> None:
+    """On AWS, the fan-out's parallel chunks write the same counter items: DynamoDB
+    refuses one transaction while another holds an item. That is not the chunk's marker
+    existing; read as one, the chunk's children would go uncounted for good."""
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    client = services().store.client
+    monkeypatch.setattr("batchplane.store.dynamodb.time.sleep", lambda s: None)
+    monkeypatch.setattr(client, "transact_write_items",
+                        _refusing(client.transact_write_items, 2, ["None", "TransactionConflict"]))
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
+    assert _summary(api, parent) == {"RUNNABLE": 20}
+
+
+def test_a_transaction_refused_for_a_reason_other_than_its_conditions_is_no_conflict(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+) -> None:
+    """Throttled, or still busy after every retry: the chunk fails (its state machine
+    retries it) instead of taking the refusal for an earlier try's marker."""
+    api = functions["ApiFunction"]
+    parent, chunk = _array(api, 20)
+    client = services().store.client
+    real = client.transact_write_items
+    slept: list[float] = []
+    monkeypatch.setattr("batchplane.store.dynamodb.time.sleep", slept.append)
+    for reasons in (["None", "ThrottlingError"], ["TransactionConflict"]):
+        monkeypatch.setattr(client, "transact_write_items", _refusing(real, 99, reasons))
+        with pytest.raises(ClientError):
+            functions["ArraysFunction"].invoke(chunk)
+    assert len(slept) == BUSY_TRIES - 1  # backed off between the busy tries only
+    monkeypatch.setattr(client, "transact_write_items", real)
+    assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
+    assert _summary(api, parent) == {"RUNNABLE": 20}

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +42,7 @@ from botocore.exceptions import ClientError
 from ..errors import ClientException, ConflictError
 
 _ser = TypeSerializer()
+BUSY_TRIES = 6  # sends of a write refused because a transaction held one of its items
 _de = TypeDeserializer()
 
 
@@ -186,7 +189,8 @@ class DynamoStore:
         """Create ``item``; ConflictError if one with the same key exists."""
         item.version = 1
         try:
-            self.client.put_item(
+            self._send(
+                "put_item",
                 TableName=self.table,
                 Item=item.to_dynamo(),
                 ConditionExpression="attribute_not_exists(pk)",
@@ -201,7 +205,8 @@ class DynamoStore:
         expected = item.version
         item.version = expected + 1
         try:
-            self.client.put_item(
+            self._send(
+                "put_item",
                 TableName=self.table,
                 Item=item.to_dynamo(),
                 ConditionExpression="version = :v",
@@ -221,9 +226,7 @@ class DynamoStore:
                 "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
             }
         try:
-            self.client.delete_item(
-                TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), **kwargs
-            )
+            self._send("delete_item", TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), **kwargs)
         except ClientError as e:
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConflictError(pk) from e
@@ -281,16 +284,29 @@ class DynamoStore:
         return {"Update": op}
 
     def transact(self, ops: list[dict[str, Any]]) -> None:
-        """All or nothing; ConflictError when a condition fails."""
+        """All or nothing; ConflictError when a condition fails. Refused for any other
+        reason (throttled, or still busy after retries), it raises the ClientError: that
+        is no answer to a condition, and callers read ConflictError as one."""
         try:
-            self.client.transact_write_items(TransactItems=ops)
+            self._send("transact_write_items", TransactItems=ops)
         except ClientError as e:
-            if e.response["Error"]["Code"] in (
-                "TransactionCanceledException",
-                "ConditionalCheckFailedException",
-            ):
+            if _condition_failed(e):
                 raise ConflictError(str(e)) from e
             raise
+
+    def _send(self, operation: str, **request: Any) -> None:
+        """One write, sent again while DynamoDB refuses it only because another
+        transaction was writing one of its items at that moment (TransactionConflict). A
+        refused write did not apply, so sending it again is safe, and its conditions
+        decide afresh. botocore does not retry these."""
+        for attempt in range(BUSY_TRIES):
+            try:
+                getattr(self.client, operation)(**request)
+                return
+            except ClientError as e:
+                if not _busy(e) or attempt == BUSY_TRIES - 1:
+                    raise
+            time.sleep(random.uniform(0, 0.025 * 2**attempt))  # jittered: both may be retrying
 
     def counters(self, pk: str, sk: str) -> dict[str, int]:
         out = self.client.get_item(
@@ -347,7 +363,7 @@ class DynamoStore:
         a one-item transaction."""
         put = op["Put"]
         try:
-            self.client.put_item(**put)
+            self._send("put_item", **put)
         except ClientError as e:
             if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConflictError(str(e)) from e
@@ -370,3 +386,28 @@ class DynamoStore:
             if not out.get("LastEvaluatedKey"):
                 return items
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _reasons(e: ClientError) -> list[str]:
+    return [str(r.get("Code")) for r in e.response.get("CancellationReasons") or []]
+
+
+def _busy(e: ClientError) -> bool:
+    """Refused only because another transaction held one of the items just then."""
+    code = e.response["Error"]["Code"]
+    if code == "TransactionConflictException":  # a single write meeting a transaction
+        return True
+    reasons = _reasons(e)
+    return (code == "TransactionCanceledException" and "TransactionConflict" in reasons
+            and "ConditionalCheckFailed" not in reasons)
+
+
+def _condition_failed(e: ClientError) -> bool:
+    code = e.response["Error"]["Code"]
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = _reasons(e)
+    # Without reasons (older emulators) a cancelled transaction is taken as a conflict.
+    return "ConditionalCheckFailed" in reasons or not reasons
