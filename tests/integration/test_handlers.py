@@ -526,3 +526,82 @@ def test_a_transaction_refused_for_a_reason_other_than_its_conditions_is_no_conf
     monkeypatch.setattr(client, "transact_write_items", real)
     assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
     assert _summary(api, parent) == {"RUNNABLE": 20}
+
+
+# -- the tick reconciles attempts whose task events never came ----------------------------
+
+
+def _started_on_ecs(functions: dict[str, Function], *, running: bool) -> str:
+    """The sample job dispatched to moto's ECS (and RUNNING, if asked); its task ARN."""
+    _seed_sample_job()
+    functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
+    task_arn = _job()["container"]["taskArn"]
+    if running:
+        event = load_event("events/ecs-task-running.json")
+        event["detail"]["taskArn"] = task_arn
+        functions["EventsFunction"].invoke(event)
+        assert _job()["status"] == "RUNNING"
+    return task_arn
+
+
+def test_the_tick_ends_an_attempt_whose_stop_event_was_lost(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+) -> None:
+    """EventBridge invokes the events function at most three times for an event; if all
+    three fail, the STOPPED event is gone. The tick asks ECS about attempts that have
+    been STARTING or RUNNING for two minutes. (moto reports exit code 0 for every
+    container of a stopped task.)"""
+    task_arn = _started_on_ecs(functions, running=True)
+    moto_env["ecs"].stop_task(cluster=ec2_environment["cluster"], task=task_arn,
+                              reason="Essential container in task exited")
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    assert _job()["status"] == "RUNNING"  # too recent: its event may still be on the way
+    clock.advance(121)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    job = _job()
+    assert job["status"] == "SUCCEEDED"
+    assert job["statusReason"] == "Essential container in task exited"
+    assert len(job["attempts"]) == 1 and job["attempts"][0]["container"]["exitCode"] == 0
+    assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
+    stopped = load_event("events/ecs-task-stopped.json")
+    stopped["detail"]["taskArn"] = task_arn
+    functions["EventsFunction"].invoke(stopped)  # the event turning up after all: no change
+    assert len(_job()["attempts"]) == 1
+
+
+def test_the_tick_ends_an_attempt_whose_task_ecs_no_longer_knows(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    _started_on_ecs(functions, running=True)
+    item = services().jobs.get(JOB_ID)
+    assert item is not None
+    lost = item.doc["container"]["taskArn"].rsplit("/", 1)[0] + "/0123456789abcdef0123456789abcdef"
+    item.doc["container"]["taskArn"] = lost  # ECS forgets a stopped task after an hour
+    services().store.replace(item)
+    clock.advance(121)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    job = _job()
+    assert job["status"] == "FAILED"
+    assert job["statusReason"].startswith("Task lost")
+    assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
+
+
+def test_the_tick_moves_on_an_attempt_whose_running_event_was_lost(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+) -> None:
+    task_arn = _started_on_ecs(functions, running=False)
+    launcher = services().scheduler.launcher
+    describe = launcher.describe
+
+    def running(arns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        # moto moves a task one status on per DescribeTasks call, past RUNNING by now;
+        # ECS would say RUNNING for a task still at work.
+        tasks, missing = describe(arns)
+        return [{**t, "lastStatus": "RUNNING"} for t in tasks], missing
+
+    monkeypatch.setattr(launcher, "describe", running)
+    clock.advance(121)
+    functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
+    job = _job()
+    assert job["status"] == "RUNNING"
+    assert job["container"]["taskArn"] == task_arn

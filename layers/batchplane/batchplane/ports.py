@@ -53,6 +53,11 @@ class TaskLauncher(Protocol):
         """(job id, run) of every attempt running on an EC2 instance of ``clusters``."""
         ...
 
+    def describe(self, task_arns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """What the launcher knows of these tasks now, each shaped as the ``detail`` of an
+        ECS Task State Change event, and the ARNs it no longer (or never) knew."""
+        ...
+
 
 class ComputeProvisioner(Protocol):
     """Creates and removes what a compute environment runs on (its ECS cluster)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import aws
@@ -137,6 +138,23 @@ class EcsLauncher:
                             found.append((env["AWS_BATCH_JOB_ID"], run))
         return found
 
+    def describe(self, task_arns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        by_cluster: dict[str, list[str]] = {}
+        for arn in task_arns:
+            by_cluster.setdefault(arn.split("/")[1] if arn.count("/") >= 2 else "default", []).append(arn)
+        found: list[dict[str, Any]] = []
+        for cluster, arns in by_cluster.items():
+            for start in range(0, len(arns), 100):  # DescribeTasks takes 100 at a time
+                try:
+                    tasks = self.ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + 100])["tasks"]
+                except self.ecs.exceptions.ClusterNotFoundException:
+                    continue  # the environment's cluster is gone, and its tasks with it
+                found += [_as_event_detail(t) for t in tasks]
+        # ECS answers an ARN it no longer knows (an hour after the task stopped) with a
+        # MISSING failure; whatever did not come back is missing either way.
+        seen = {t["taskArn"] for t in found}
+        return found, [a for a in task_arns if a not in seen]
+
     def stop(self, task_arn: str, reason: str) -> None:
         cluster = task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
         kwargs = {"task": task_arn, "reason": reason[:255]}
@@ -167,3 +185,17 @@ class EcsProvisioner:
         if ce.get("ecsClusterArn"):
             with contextlib.suppress(self.ecs.exceptions.ClusterNotFoundException):
                 self.ecs.delete_cluster(cluster=ce["ecsClusterArn"])
+
+
+def _as_event_detail(task: dict[str, Any]) -> dict[str, Any]:
+    """A DescribeTasks task as an ECS Task State Change event's detail: the same fields,
+    with times as ISO 8601 text rather than the datetimes boto3 parses them into."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+    return plain(task)

@@ -5,6 +5,7 @@ the local event router, and stdout/stderr in CloudWatch Logs (``/aws/batch/job``
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import subprocess
@@ -47,6 +48,7 @@ class _Task:
         self.timed_out = False
         self.done = threading.Event()
         self.instance = ""
+        self.detail: dict[str, Any] | None = None  # of the last event it reported
 
 
 class LocalProcessLauncher:
@@ -109,7 +111,23 @@ class LocalProcessLauncher:
             self.fleet.remove(instance_id)  # the next attempts land on other instances
         return found
 
+    def describe(self, task_arns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        found, missing = [], []
+        with self._lock:
+            for arn in task_arns:
+                task = self._tasks.get(arn)
+                if task is None:
+                    missing.append(arn)
+                else:
+                    found.append(copy.deepcopy(task.detail or self._event(task, "PENDING")["detail"]))
+        return found, missing
+
     # -- inside -----------------------------------------------------------------------
+
+    def _report(self, task: _Task, last_status: str, **detail: Any) -> None:
+        event = self._event(task, last_status, **detail)
+        task.detail = event["detail"]
+        self.publish(event)
 
     def instance_of(self, job_id: str) -> str | None:
         """The virtual instance running the job's current attempt, if it runs."""
@@ -197,7 +215,7 @@ class LocalProcessLauncher:
                           reason=f"CannotStartContainerError: {e.strerror}: {command[0]}")
             return
         self._create_stream(stream)
-        self.publish(self._event(task, "RUNNING", startedAt=_iso(started), createdAt=_iso(started)))
+        self._report(task, "RUNNING", startedAt=_iso(started), createdAt=_iso(started))
         timer = self._arm_timeout(task)
         self._pump(task.process, stream)
         code = task.process.wait()
@@ -253,7 +271,7 @@ class LocalProcessLauncher:
         with self._lock:
             self.fleet.release(task.arn)
         task.done.set()
-        self.publish(self._event(task, "STOPPED", **detail))
+        self._report(task, "STOPPED", **detail)
 
     # -- logs -------------------------------------------------------------------------
 

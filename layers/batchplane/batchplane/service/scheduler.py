@@ -19,6 +19,7 @@ from .attempts import Attempts
 from .dependencies import Dependencies
 from .jobstore import JobStore, mvcpus
 from .resources import Resources
+from .tasks import TASK_LOST, on_task_state_change
 
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 500  # jobs per queue considered in one pass
@@ -29,6 +30,10 @@ CAPACITY_HOLD_MS = 30_000
 # A dispatched attempt with no task after this long lost its launch (see sweep): well
 # past the scheduler's Lambda timeout (120 s), so the pass that dispatched it has ended.
 LAUNCH_GRACE_MS = 300_000
+# An attempt STARTING or RUNNING this long is checked against its task each tick: a stop
+# event the events function failed three times is gone (EventBridge invokes it at most
+# that often), and the job would hold its vCPUs for good.
+RECONCILE_AFTER_MS = 120_000
 LAUNCH_WORKERS = 8  # launches of one dispatch group in flight at once
 MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still takes 25
 
@@ -176,6 +181,7 @@ class Scheduler:
         past their timeout (ECS has no timeouts of its own), attempts whose launch was
         lost, and jobStateTimeLimitActions."""
         now = now_ms()
+        aged: list[Item] = []
         for q in queues:
             name = q["jobQueueName"]
             for item in self.jobs.queued(name, rules.SUBMITTED, 1000):
@@ -184,9 +190,37 @@ class Scheduler:
                 for item in self.jobs.queued(name, status, 1000):
                     self._relaunch_unrecorded(item, now)  # first: a timeout needs its task
                     self._enforce_timeout(item, now)
+                    if item.doc["container"].get("taskArn") and \
+                            now - int(item.extra.get("since") or now) >= RECONCILE_AFTER_MS:
+                        aged.append(item)
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
                     self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
+        self._reconcile(aged)
+
+    def _reconcile(self, items: list[Item]) -> None:
+        """Apply what the tasks of these attempts say now, for the state changes whose
+        events never came: a STOPPED task ends its attempt, a RUNNING one moves a STARTING
+        job on, and a task ECS no longer knows ends the attempt as lost (retried per
+        retryStrategy). Repeating an event that did come changes nothing."""
+        if not items:
+            return
+        by_arn = {i.doc["container"]["taskArn"]: i for i in items}
+        tasks, missing = self.launcher.describe(list(by_arn))
+        for task in tasks:
+            item = by_arn.get(task.get("taskArn", ""))
+            status = task.get("lastStatus")
+            if item is None or not (status == "STOPPED" or (status == "RUNNING"
+                                                             and item.doc["status"] == rules.STARTING)):
+                continue
+            log.warning("task %s of %s is %s: applying the event that never came",
+                        task["taskArn"], item.doc["jobId"], status)
+            on_task_state_change(self.attempts, task)
+        for arn in missing:
+            item = by_arn[arn]
+            log.warning("task %s of %s is unknown to ECS: the attempt is lost", arn, item.doc["jobId"])
+            self.attempts.task_stopped(item.doc["jobId"], item.extra["run"], task_arn=arn, exit_code=None,
+                                       reason=None, status_reason=TASK_LOST, retryable=True)
 
     def _enforce_timeout(self, item: Item, now: int) -> None:
         seconds = (item.doc.get("timeout") or {}).get("attemptDurationSeconds")

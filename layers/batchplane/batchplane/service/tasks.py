@@ -8,14 +8,17 @@ order; Jobs.task_running / task_stopped ignore what no longer applies.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import jobs as rules
 from ..ports import run_of
 from .attempts import Attempts
-from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 CONTAINER = "default"
+TASK_LOST = "Task lost: ECS no longer knows the attempt's task, and its stop event never came"
 
 # stopCode -> (statusReason, retryable). Anything else: the task's stoppedReason.
 _STOP_CODES = {
