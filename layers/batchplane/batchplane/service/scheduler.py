@@ -178,8 +178,8 @@ class Scheduler:
 
     def sweep(self, queues: list[dict[str, Any]]) -> None:
         """What no event triggers: SUBMITTED jobs whose stream record was lost, attempts
-        past their timeout (ECS has no timeouts of its own), attempts whose launch was
-        lost, and jobStateTimeLimitActions."""
+        past their timeout (ECS has no timeouts of its own), attempts whose launch or
+        task events were lost, and jobStateTimeLimitActions."""
         now = now_ms()
         aged: list[Item] = []
         for q in queues:
@@ -190,8 +190,8 @@ class Scheduler:
                 for item in self.jobs.queued(name, status, 1000):
                     self._relaunch_unrecorded(item, now)  # first: a timeout needs its task
                     self._enforce_timeout(item, now)
-                    if item.doc["container"].get("taskArn") and \
-                            now - int(item.extra.get("since") or now) >= RECONCILE_AFTER_MS:
+                    waited = now - int(item.extra.get("since") or now)
+                    if item.doc["container"].get("taskArn") and waited >= RECONCILE_AFTER_MS:
                         aged.append(item)
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
@@ -210,8 +210,9 @@ class Scheduler:
         for task in tasks:
             item = by_arn.get(task.get("taskArn", ""))
             status = task.get("lastStatus")
-            if item is None or not (status == "STOPPED" or (status == "RUNNING"
-                                                             and item.doc["status"] == rules.STARTING)):
+            news = status == "STOPPED" or (status == "RUNNING" and item is not None
+                                           and item.doc["status"] == rules.STARTING)
+            if item is None or not news:
                 continue
             log.warning("task %s of %s is %s: applying the event that never came",
                         task["taskArn"], item.doc["jobId"], status)
