@@ -188,17 +188,12 @@ class DynamoStore:
     def put_new(self, item: Item) -> None:
         """Create ``item``; ConflictError if one with the same key exists."""
         item.version = 1
-        try:
-            self._send(
-                "put_item",
-                TableName=self.table,
-                Item=item.to_dynamo(),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as e:
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(item.pk) from e
-            raise
+        self._send(
+            "put_item",
+            TableName=self.table,
+            Item=item.to_dynamo(),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def replace(self, item: Item) -> None:
         """Write ``item`` if nobody changed it since it was read (version check)."""
@@ -212,10 +207,8 @@ class DynamoStore:
                 ConditionExpression="version = :v",
                 ExpressionAttributeValues={":v": {"N": str(expected)}},
             )
-        except ClientError as e:
+        except (ClientError, ConflictError):
             item.version = expected
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(item.pk) from e
             raise
 
     def delete(self, pk: str, sk: str, expected_version: int | None = None) -> None:
@@ -225,12 +218,7 @@ class DynamoStore:
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
             }
-        try:
-            self._send("delete_item", TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), **kwargs)
-        except ClientError as e:
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(pk) from e
-            raise
+        self._send("delete_item", TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), **kwargs)
 
     # -- transactions -----------------------------------------------------------------
 
@@ -284,26 +272,24 @@ class DynamoStore:
         return {"Update": op}
 
     def transact(self, ops: list[dict[str, Any]]) -> None:
-        """All or nothing; ConflictError when a condition fails. Refused for any other
-        reason (throttled, or still busy after retries), it raises the ClientError: that
-        is no answer to a condition, and callers read ConflictError as one."""
-        try:
-            self._send("transact_write_items", TransactItems=ops)
-        except ClientError as e:
-            if _condition_failed(e):
-                raise ConflictError(str(e)) from e
-            raise
+        """All or nothing; ConflictError when a condition fails (see ``_send``)."""
+        self._send("transact_write_items", TransactItems=ops)
 
     def _send(self, operation: str, **request: Any) -> None:
-        """One write, sent again while DynamoDB refuses it only because another
-        transaction was writing one of its items at that moment (TransactionConflict). A
-        refused write did not apply, so sending it again is safe, and its conditions
-        decide afresh. botocore does not retry these."""
+        """One write. ConflictError when a condition fails. Sent again while DynamoDB
+        refuses it only because another transaction was writing one of its items at that
+        moment (TransactionConflict): a refused write did not apply, so sending it again is
+        safe, and its conditions decide afresh; botocore does not retry these. Refused for
+        any other reason (throttled, or still busy after retries), it raises the
+        ClientError: that is no answer to a condition, and callers read ConflictError as
+        one."""
         for attempt in range(BUSY_TRIES):
             try:
                 getattr(self.client, operation)(**request)
                 return
             except ClientError as e:
+                if _condition_failed(e):
+                    raise ConflictError(str(e)) from e
                 if not _busy(e) or attempt == BUSY_TRIES - 1:
                     raise
             time.sleep(random.uniform(0, 0.025 * 2**attempt))  # jittered: both may be retrying
@@ -361,13 +347,7 @@ class DynamoStore:
     def transact_or_put(self, op: dict[str, Any]) -> None:
         """One transaction entry (a conditional Put) written on its own: half the cost of
         a one-item transaction."""
-        put = op["Put"]
-        try:
-            self._send("put_item", **put)
-        except ClientError as e:
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(str(e)) from e
-            raise
+        self._send("put_item", **op["Put"])
 
     def query_partition(self, pk: str, sk_prefix: str, forward: bool = True, raw: bool = False) -> list[Any]:
         """Every item under one pk whose sk starts with ``sk_prefix`` (all of them when it
