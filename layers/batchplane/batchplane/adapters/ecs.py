@@ -141,7 +141,7 @@ class EcsLauncher:
     def describe(self, task_arns: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
         by_cluster: dict[str, list[str]] = {}
         for arn in task_arns:
-            by_cluster.setdefault(arn.split("/")[1] if arn.count("/") >= 2 else "default", []).append(arn)
+            by_cluster.setdefault(_cluster_of(arn) or "default", []).append(arn)
         found: list[dict[str, Any]] = []
         for cluster, arns in by_cluster.items():
             for start in range(0, len(arns), 100):  # DescribeTasks takes 100 at a time
@@ -156,7 +156,7 @@ class EcsLauncher:
         return found, [a for a in task_arns if a not in seen]
 
     def stop(self, task_arn: str, reason: str) -> None:
-        cluster = task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
+        cluster = _cluster_of(task_arn)
         kwargs = {"task": task_arn, "reason": reason[:255]}
         if cluster:
             kwargs["cluster"] = cluster
@@ -185,6 +185,12 @@ class EcsProvisioner:
         if ce.get("ecsClusterArn"):
             with contextlib.suppress(self.ecs.exceptions.ClusterNotFoundException):
                 self.ecs.delete_cluster(cluster=ce["ecsClusterArn"])
+
+
+def _cluster_of(task_arn: str) -> str | None:
+    """The cluster named in a task ARN (``...:task/<cluster>/<id>``); None in the old
+    format without one, where ECS means the default cluster."""
+    return task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
 
 
 def _as_event_detail(task: dict[str, Any]) -> dict[str, Any]:
