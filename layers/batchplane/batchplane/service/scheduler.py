@@ -190,8 +190,7 @@ class Scheduler:
                 for item in self.jobs.queued(name, status, 1000):
                     self._relaunch_unrecorded(item, now)  # first: a timeout needs its task
                     self._enforce_timeout(item, now)
-                    waited = now - int(item.extra.get("since") or now)
-                    if item.doc["container"].get("taskArn") and waited >= RECONCILE_AFTER_MS:
+                    if item.doc["container"].get("taskArn") and _waited_ms(item, now) >= RECONCILE_AFTER_MS:
                         aged.append(item)
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
@@ -240,7 +239,7 @@ class Scheduler:
         RunTask. RunTask's clientToken (the job and run) makes this start the task only if
         that pass did not, and otherwise records the one it started."""
         if (item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn")
-                or now - int(item.extra.get("since") or now) < LAUNCH_GRACE_MS):
+                or _waited_ms(item, now) < LAUNCH_GRACE_MS):
             return
         job_id, run = item.doc["jobId"], item.extra["run"]
         log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)
@@ -261,7 +260,7 @@ class Scheduler:
     def _apply_time_limit(self, item: Item, actions: list[dict[str, Any]], now: int) -> None:
         """Cancel a RUNNABLE job stuck for one of the queue's reasons (AWS's wording)."""
         reason = item.doc.get("statusReason") or ""
-        waited_ms = now - int(item.extra.get("since") or now)
+        waited_ms = _waited_ms(item, now)
         for action in actions:
             if reason.startswith(action["reason"]) and waited_ms >= action["maxTimeSeconds"] * 1000:
                 doc = item.doc
@@ -362,6 +361,11 @@ class Scheduler:
                 return bool(item.doc.get("isTerminated"))
             except ConflictError:
                 continue
+
+def _waited_ms(item: Item, now: int) -> int:
+    """How long the job has been in its status (``since`` is written with each move)."""
+    return now - int(item.extra.get("since") or now)
+
 
 def _to_starting(item: Item, ce: dict[str, Any]) -> None:
     """The job as its next attempt starts on ``ce`` (written by the dispatch transaction)."""
