@@ -38,6 +38,13 @@ def counter_key(parent_id: str, index: int) -> tuple[str, str]:
     return f"ARRAY#{parent_id}", f"COUNT#{index % arrays.COUNTER_SHARDS:02d}"
 
 
+def _tally(counters: dict[tuple[str, str], dict[str, int]], key: tuple[str, str], status: str,
+           step: int) -> None:
+    """Add ``step`` to the count of ``status`` on counter item ``key``."""
+    deltas = counters.setdefault(key, {})
+    deltas[status] = deltas.get(status, 0) + step
+
+
 class JobStore:
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
@@ -99,8 +106,7 @@ class JobStore:
         nothing twice. One transaction per chunk instead of one per child."""
         counters: dict[tuple[str, str], dict[str, int]] = {}
         for index, status in first.items():
-            deltas = counters.setdefault(counter_key(parent_id, index), {})
-            deltas[status] = deltas.get(status, 0) + 1
+            _tally(counters, counter_key(parent_id, index), status, 1)
         marker = Item(pk=f"ARRAY#{parent_id}", sk=f"CHUNK#{min(first):06d}", doc={})
         return [self.store.put_new_op(marker), *self._counter_ops(counters)]
 
@@ -116,10 +122,9 @@ class JobStore:
         after = item.extra["status"]
         if key is None or before == after:
             return
-        deltas = counters.setdefault(key, {})
-        deltas[after] = deltas.get(after, 0) + 1
+        _tally(counters, key, after, 1)
         if before:
-            deltas[before] = deltas.get(before, 0) - 1
+            _tally(counters, key, before, -1)
 
     def _counter_ops(self, counters: dict[tuple[str, str], dict[str, int]]) -> list[dict[str, Any]]:
         ops = []
@@ -130,8 +135,8 @@ class JobStore:
         return ops
 
     def forget_array(self, parent_id: str) -> int:
-        """Delete an array's counter and chunk items (once its parent item expired, as
-        DynamoDB's TTL deletes them with no condition). Returns how many there were."""
+        """Delete an array's counter and chunk items, once its parent item has expired.
+        Returns how many there were."""
         found = self.store.query_partition(f"ARRAY#{parent_id}", "", raw=True)
         for item in found:
             self.store.delete(item["pk"], item["sk"])
