@@ -17,16 +17,17 @@ from .service.provisioning import SCALE_IN_AFTER_SECONDS, Provisioning
 from .service.reactions import Reactions
 from .service.resources import Resources
 from .service.scheduler import Scheduler
-from .store import DynamoStore
+from .store import DynamoStore, Store
 
 _lock = threading.Lock()
 _services: Services | None = None
+_store: Store | None = None  # set by local mode's embedded store; else DynamoDB
 _launchers: dict[str, tuple[TaskLauncher, ComputeProvisioner]] = {}
 
 
 @dataclass
 class Services:
-    store: DynamoStore
+    store: Store
     resources: Resources
     jobs: Jobs
     scheduler: Scheduler
@@ -39,6 +40,15 @@ def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputePro
     """Make a launcher available under BATCHPLANE_LAUNCHER=name (local mode uses this)."""
     with _lock:
         _launchers[name] = (launcher, provisioner)
+    reset()
+
+
+def register_store(store: Store | None) -> None:
+    """Serve every use case from ``store`` (local mode's embedded store), or from the
+    DynamoDB table of the settings again (None)."""
+    global _store
+    with _lock:
+        _store = store
     reset()
 
 
@@ -64,7 +74,7 @@ def services() -> Services:
     global _services
     with _lock:
         if _services is None:
-            store = DynamoStore(aws.client("dynamodb"), settings().table_name)
+            store = _store or DynamoStore(aws.client("dynamodb"), settings().table_name)
             launcher, provisioner = _compute(settings().launcher)
             workflows = _workflows()
             dependencies = Dependencies(store, workflows)

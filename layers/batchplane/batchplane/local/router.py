@@ -25,6 +25,7 @@ from moto.events.models import EventPattern
 
 from .. import clock
 from ..config import settings
+from ..store.sqlite import SqliteStore
 from .emulator import Activity
 from .template import FunctionSpec, Template
 
@@ -33,6 +34,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 # With the emulator's wake-ups, an idle poller still looks this often (a message whose
 # visibility timeout ran out, say).
 IDLE_WAKE_SECONDS = 0.5
+TTL_SWEEP_SECONDS = 60.0
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|second|seconds|hour|hours)\)")
 
 
@@ -86,9 +88,10 @@ class Function:
 
 class Router:
     def __init__(self, template: Template, table_name: str, clients: dict[str, Any],
-                 activity: Activity | None = None) -> None:
+                 activity: Activity | None = None, store: SqliteStore | None = None) -> None:
         self.template = template
         self.activity = activity
+        self.store = store  # the embedded store, whose own stream replaces DynamoDB's
         self.table_name = table_name
         self.clients = clients
         self.functions = {lid: Function(spec) for lid, spec in template.functions().items()}
@@ -123,14 +126,24 @@ class Router:
             for name, ev in fn.spec.events.items():
                 kind = ev.get("Type")
                 props = ev.get("Properties", {})
-                if kind == "DynamoDB":
-                    mapping = _Mapping(fn, props)
+                if kind == "DynamoDB" and self.store is not None:
+                    self._spawn(f"stream-{name}", self._consume_store, _Mapping(fn, props, name))
+                elif kind == "DynamoDB":
+                    mapping = _Mapping(fn, props, name)
                     mappings.append(mapping)
                     self._spawn(f"stream-{name}", self._consume, mapping)
                 elif kind in ("Schedule", "ScheduleV2"):
                     self._spawn(f"schedule-{name}", self._tick, fn, props)
         if mappings:
             self._spawn("stream-reader", self._read_stream, mappings)
+        if self.store is not None:
+            self._spawn("ttl", self._expire)
+
+    @property
+    def consumers(self) -> list[str]:
+        """The names under which the embedded stream's consumers keep their place."""
+        return [_Mapping.consumer_name(fn, name) for fn in self.functions.values()
+                for name, ev in fn.spec.events.items() if ev.get("Type") == "DynamoDB"]
 
     def stop(self) -> None:
         self._stop.set()
@@ -206,6 +219,49 @@ class Router:
                 self._stop.wait(idle)
                 idle = min(idle * 2, 0.05)
 
+    def _consume_store(self, mapping: _Mapping) -> None:
+        """One event source mapping on the embedded store's stream: batches of up to
+        BatchSize records after its checkpoint, filtered, delivered, then the checkpoint
+        moved past them. A record is delivered at least once, across restarts too; the
+        handlers make a repeat change nothing."""
+        store = self.store
+        assert store is not None
+        woken = store.listen()
+        after = store.checkpoint(mapping.consumer)
+        if after is None:  # a new mapping: where its StartingPosition says
+            after = store.last_sequence() if mapping.starting == "LATEST" else 0
+            store.save_checkpoint(mapping.consumer, after)
+        while not self._stop.is_set():
+            woken.clear()
+            read = store.records(after, mapping.batch_size)
+            if not read:
+                woken.wait(IDLE_WAKE_SECONDS)
+                continue
+            batch = [record for _, record in read if mapping.passes(record)]
+            if batch:
+                self._deliver_batch(mapping.fn, batch, mapping.stream_arn)
+                if self._stop.is_set():
+                    return  # not delivered in full: the next start delivers it again
+            after = read[-1][0]
+            store.save_checkpoint(mapping.consumer, after)
+
+    def _expire(self) -> None:
+        """DynamoDB's TTL process for the embedded store: expired items go (with their
+        REMOVE records), and stream records every consumer has handled are forgotten."""
+        assert self.store is not None
+        while not self._stop.wait(TTL_SWEEP_SECONDS):
+            try:
+                self.expire()
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("TTL sweep failed")
+
+    def expire(self) -> int:
+        """One TTL sweep now; how many items expired."""
+        assert self.store is not None
+        expired = self.store.expire()
+        self.store.trim_stream(self.consumers)
+        return expired
+
     def _consume(self, mapping: _Mapping) -> None:
         """One mapping's poller: batches of up to BatchSize, one at a time, in order."""
         while not self._stop.is_set():
@@ -258,12 +314,18 @@ class _Mapping:
     """A DynamoDB event source mapping: its function, filters, batch size and the records
     read for it but not yet delivered."""
 
-    def __init__(self, fn: Function, props: dict[str, Any]) -> None:
+    def __init__(self, fn: Function, props: dict[str, Any], name: str) -> None:
         self.fn = fn
+        self.consumer = self.consumer_name(fn, name)
+        self.starting = str(props.get("StartingPosition", "LATEST"))
         self.patterns = [_pattern(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
         self.batch_size = int(props.get("BatchSize", 100))
         self.pending: queue.Queue[list[dict[str, Any]]] = queue.Queue()
         self.stream_arn = ""
+
+    @staticmethod
+    def consumer_name(fn: Function, event_name: str) -> str:
+        return f"{fn.spec.logical_id}.{event_name}"
 
     def passes(self, record: dict[str, Any]) -> bool:
         return not self.patterns or any(p.matches_event(record) for p in self.patterns)

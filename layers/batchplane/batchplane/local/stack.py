@@ -21,6 +21,7 @@ from botocore.config import Config
 
 from .. import aws, clock, config, wiring
 from ..adapters.ecs import LOG_GROUP
+from ..store.sqlite import SqliteStore
 from .bus import LocalBus
 from .emulator import Emulator
 from .launcher import LocalProcessLauncher, LocalProvisioner
@@ -30,6 +31,8 @@ from .workflows import create_state_machines
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "batchplane"
+STORES = ("sqlite", "dynamodb")  # the embedded store (default), or the table on moto
+DATABASE = "batchplane.db"  # the embedded store's file in the data directory
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -40,8 +43,17 @@ class LocalStack:
     """The whole service in this process. ``start()`` returns once it answers requests."""
 
     def __init__(self, port: int = 0, *, template: Path | None = None,
-                 kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0) -> None:
+                 kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0,
+                 store: str = "sqlite", data_dir: Path | str | None = None) -> None:
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        if store == "dynamodb" and data_dir is not None:
+            raise ValueError("--store dynamodb keeps its table in the emulator's memory: it takes no data directory")
         self.port = port
+        self.store_kind = store
+        # None: the embedded store in memory, gone when the stack stops.
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
+        self.store: SqliteStore | None = None
         self.template_path = template or find_template()
         self.kill_grace_seconds = kill_grace_seconds
         self.timeout_scale = timeout_scale
@@ -84,8 +96,13 @@ class LocalStack:
         template = Template.load(self.template_path)
         clients = {name: self._client(name, moto_endpoint)
                    for name in ("dynamodb", "dynamodbstreams", "logs")}
-        create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
-        self.router = Router(template, TABLE_NAME, clients, self.moto.activity)
+        if self.store_kind == "sqlite":
+            self.store = SqliteStore(self.data_dir / DATABASE if self.data_dir else ":memory:")
+            wiring.register_store(self.store)
+            clients["logs"].create_log_group(logGroupName=LOG_GROUP)
+        else:
+            create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
+        self.router = Router(template, TABLE_NAME, clients, self.moto.activity, store=self.store)
         bus_clients = {n: self._client(n, moto_endpoint) for n in ("events", "sqs", "scheduler")}
         self.bus = LocalBus(template, self.router, bus_clients, self._set_env).start()
         # Jobs reach the emulated AWS services through the front port, like any client.
@@ -112,7 +129,14 @@ class LocalStack:
         self._set_env({"BATCHPLANE_ARRAY_STATE_MACHINE": machines["ArrayStateMachine"]})
         wiring.reset()
         self.router.start()
+        # Attempts in flight when an earlier run of this data directory stopped.
+        wiring.services().scheduler.recover()
         return self
+
+    def expire(self) -> int:
+        """Run the embedded store's TTL sweep now (tests move the clock, then expire)."""
+        assert self.router is not None
+        return self.router.expire()
 
     def tick(self) -> None:
         """Run the scheduler's periodic tick now (tests move the clock, then tick)."""
@@ -152,6 +176,9 @@ class LocalStack:
             self.server.server_close()
         if self.moto:
             self.moto.stop()
+        if self.store:
+            wiring.register_store(None)
+            self.store.close()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

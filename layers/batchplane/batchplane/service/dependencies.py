@@ -57,16 +57,8 @@ class Dependencies:
         runnable = False
         for dep in deps:
             edge = Item(pk=f"DEPS#{dep['jobId']}", sk=f"{JOB_SK}#{job_id}", doc={"type": dep.get("type")})
-            check = {
-                "ConditionCheck": {
-                    "TableName": self.store.table,
-                    "Key": {"pk": {"S": job_pk(dep["jobId"])}, "sk": {"S": JOB_SK}},
-                    # Not ended yet (a child not materialized yet has not ended either).
-                    "ConditionExpression": "attribute_not_exists(#s) OR NOT (#s IN (:ok, :failed))",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": {":ok": {"S": rules.SUCCEEDED}, ":failed": {"S": rules.FAILED}},
-                }
-            }
+            # Not ended yet (a child not materialized yet has not ended either).
+            check = self.store.check_op(job_pk(dep["jobId"]), JOB_SK, "status", (rules.SUCCEEDED, rules.FAILED))
             try:
                 self.store.transact([check, self.store.put_new_op(edge)])
                 continue
@@ -110,27 +102,11 @@ class Dependencies:
 
     def on_finished(self, job_id: str, status: str) -> bool:
         """A job ended: release every job that waits for it. True when one became RUNNABLE."""
-        token = None
         runnable = False
-        while True:
-            items, token = self._edges(job_id, token)
-            for edge in items:
-                if not (edge.extra or {}).get("released"):
-                    runnable |= self.release(job_id, edge.sk.split("#", 1)[1], status)
-            if token is None:
-                return runnable
-
-    def _edges(self, job_id: str, token: Any) -> tuple[list[Item], Any]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.store.table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": f"DEPS#{job_id}"}},
-            "ConsistentRead": True,
-        }
-        if token:
-            kwargs["ExclusiveStartKey"] = token
-        out = self.store.client.query(**kwargs)
-        return [Item.from_dynamo(r) for r in out.get("Items", [])], out.get("LastEvaluatedKey")
+        for edge in self.store.query_partition(f"DEPS#{job_id}", ""):
+            if not (edge.extra or {}).get("released"):
+                runnable |= self.release(job_id, edge.sk.split("#", 1)[1], status)
+        return runnable
 
     def release(self, dep_id: str, job_id: str, dep_status: str) -> bool:
         """Release one edge: one fewer to wait for, or "Dependent Job failed"."""

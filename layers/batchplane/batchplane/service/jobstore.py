@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..clock import now_ms
@@ -149,6 +150,15 @@ class JobStore:
             for status in rules.STATUSES:
                 total[status] = total.get(status, 0) + int(item.get(status, 0))
         return total
+
+    def every(self, queue: str, status: str, page: int = 1000) -> Iterator[Item]:
+        """Every job of a queue in ``status``, in dispatch order, a page at a time."""
+        token = None
+        while True:
+            items, token = self.store.query_index(listing(queue, status), limit=page, token=token)
+            yield from items
+            if token is None:
+                return
 
     def queued(self, queue: str, status: str, limit: int) -> list[Item]:
         """The first ``limit`` jobs of a queue in ``status``, in dispatch order."""

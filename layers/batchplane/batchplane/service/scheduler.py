@@ -197,6 +197,34 @@ class Scheduler:
                     self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
         self._reconcile(aged)
 
+    def recover(self) -> None:
+        """After the control plane itself stopped and started again (local mode on its data
+        directory): every attempt in flight is reconciled with the launcher at once, without
+        the tick's grace periods. An attempt whose task went with the old process ends as
+        lost, retried per its retryStrategy, as AWS ends a job whose host went away; one
+        dispatched but never launched is launched; an array whose fan-out workflow was
+        running starts it again (its chunks are idempotent)."""
+        in_flight: list[Item] = []
+        for q in self.resources.all_job_queues():
+            name = q["jobQueueName"]
+            for status in (rules.STARTING, rules.RUNNING):
+                for item in self.jobs.every(name, status):
+                    if item.doc["container"].get("taskArn"):
+                        in_flight.append(item)
+                    else:
+                        self._relaunch_unrecorded(item, now_ms(), grace_ms=0)
+            for item in self.jobs.every(name, rules.PENDING):
+                self._restart_fanout(item)
+        self._reconcile(in_flight)
+
+    def _restart_fanout(self, item: Item) -> None:
+        action = item.extra.get("fanout")
+        workflows = self.dependencies.workflows
+        if not action or action.endswith(":done") or workflows is None:
+            return
+        log.warning("restarting the %s fan-out of array %s", action, item.doc["jobId"])
+        workflows.start_array(item.doc["jobId"], action, item.doc["arrayProperties"]["size"])
+
     def _reconcile(self, items: list[Item]) -> None:
         """Apply what the tasks of these attempts say now, for the state changes whose
         events never came: a STOPPED task ends its attempt, a RUNNING one moves a STARTING
@@ -233,13 +261,13 @@ class Scheduler:
         if task:
             self.launcher.stop(task, rules.TIMEOUT_REASON)
 
-    def _relaunch_unrecorded(self, item: Item, now: int) -> None:
+    def _relaunch_unrecorded(self, item: Item, now: int, grace_ms: int = LAUNCH_GRACE_MS) -> None:
         """Launch again an attempt dispatched long ago whose task was never recorded: the
         pass that dispatched it stopped (crashed, timed out) between its transaction and
         RunTask. RunTask's clientToken (the job and run) makes this start the task only if
         that pass did not, and otherwise records the one it started."""
         if (item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn")
-                or _waited_ms(item, now) < LAUNCH_GRACE_MS):
+                or _waited_ms(item, now) < grace_ms):
             return
         job_id, run = item.doc["jobId"], item.extra["run"]
         log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)

@@ -44,6 +44,8 @@ from ..errors import ClientException, ConflictError
 _ser = TypeSerializer()
 BUSY_TRIES = 6  # sends of a write refused because a transaction held one of its items
 _de = TypeDeserializer()
+_BAD_TOKEN = "The nextToken is not valid: use the value a listing returned."
+_KEY_ATTRIBUTES = {"pk", "sk", "gsi1pk", "gsi1sk"}
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -147,10 +149,12 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError) as e:
-        raise ClientException("The nextToken is not valid: use the value a listing returned.") from e
-    if not isinstance(key, dict):
-        raise ClientException("The nextToken is not valid: use the value a listing returned.")
+    except (ValueError, TypeError, RecursionError) as e:
+        raise ClientException(_BAD_TOKEN) from e
+    # A start key of this table: key attributes, each a string, and nothing else.
+    if not (isinstance(key, dict) and key and set(key) <= _KEY_ATTRIBUTES and all(
+            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values())):
+        raise ClientException(_BAD_TOKEN)
     return key
 
 
@@ -270,6 +274,20 @@ class DynamoStore:
         if conds:
             op["ConditionExpression"] = " AND ".join(conds)
         return {"Update": op}
+
+    def check_op(self, pk: str, sk: str, attribute: str, not_in: tuple[str, ...]) -> dict[str, Any]:
+        """A TransactWriteItems entry that writes nothing and passes while the item's
+        ``attribute`` is missing (the item too) or not one of ``not_in``."""
+        names = {f":n{i}": {"S": v} for i, v in enumerate(not_in)}
+        return {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": serialize({"pk": pk, "sk": sk}),
+                "ConditionExpression": f"attribute_not_exists(#a) OR NOT (#a IN ({', '.join(names)}))",
+                "ExpressionAttributeNames": {"#a": attribute},
+                "ExpressionAttributeValues": names,
+            }
+        }
 
     def transact(self, ops: list[dict[str, Any]]) -> None:
         """All or nothing; ConflictError when a condition fails (see ``_send``)."""
