@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from .cli_extensions import add_parsers
+
+
+def default_data_dir() -> Path:
+    """Where ``local up`` keeps its state unless told otherwise: the user's data directory."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "batchplane"
 
 
 def _up(args: argparse.Namespace) -> int:
     from .local.stack import LocalStack
 
-    stack = LocalStack(port=args.port).start()
-    print(f"batchplane local stack listening on {stack.endpoint}", flush=True)
+    data_dir = None if args.memory or args.store == "dynamodb" else (args.data_dir or default_data_dir())
+    try:
+        stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir).start()
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        print(f"error: port {args.port} is already in use (another `batchplane local up`?): stop what "
+              f"listens there, or choose another port with --port", file=sys.stderr)
+        return 1
+    where = f"state in {data_dir}" if data_dir else f"state in memory ({args.store}): gone when it stops"
+    print(f"batchplane local stack listening on {stack.endpoint}; {where}", flush=True)
     print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION=us-east-1 "
           "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local", flush=True)
     print("  Ctrl-C to stop.", flush=True)
@@ -33,8 +51,10 @@ def _interrupt(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
+    endpoint = args.endpoint or (f"http://127.0.0.1:{args.port}" if args.port else None)
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
     request = urllib.request.Request(
-        f"{args.endpoint.rstrip('/')}/_batchplane/interrupt", method="POST",
+        f"{endpoint.rstrip('/')}/_batchplane/interrupt", method="POST",
         data=json.dumps({"jobId": args.job_id}).encode(), headers={"Content-Type": "application/json"},
     )
     try:
@@ -43,6 +63,10 @@ def _interrupt(args: argparse.Namespace) -> int:
             return 0
     except urllib.error.HTTPError as e:
         print(f"error: {json.load(e).get('message')}", file=sys.stderr)
+        return 1
+    except urllib.error.URLError as e:
+        print(f"error: no local stack answers at {endpoint} ({e.reason}): start one with "
+              "`batchplane local up`, or name it with --endpoint, --port or AWS_ENDPOINT_URL", file=sys.stderr)
         return 1
 
 
@@ -59,12 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     local_sub = local.add_subparsers(dest="local_command", required=True)
     up = local_sub.add_parser("up", help="start the local stack in the foreground")
     up.add_argument("--port", type=int, default=4566, help="port of the API (default 4566)")
+    up.add_argument("--data-dir", type=Path, help=f"where the stack keeps its state (default {default_data_dir()})")
+    up.add_argument("--memory", action="store_true", help="keep state in memory only: a throwaway stack")
+    up.add_argument("--store", choices=("sqlite", "dynamodb"), default="sqlite",
+                    help="the control plane's store: embedded SQLite (default) or DynamoDB on the emulator "
+                         "(full fidelity, in memory, slower)")
     up.set_defaults(func=_up)
     interrupt = local_sub.add_parser(
         "interrupt", help="send a Spot interruption for the instance running JOB_ID"
     )
     interrupt.add_argument("job_id", metavar="JOB_ID")
-    interrupt.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the local stack")
+    interrupt.add_argument("--endpoint", help="the local stack (default: AWS_ENDPOINT_URL, else http://127.0.0.1:4566)")
+    interrupt.add_argument("--port", type=int, help="the local stack's port on 127.0.0.1")
     interrupt.set_defaults(func=_interrupt)
     demo = sub.add_parser("demo", help="run the sample workload to completion and print results")
     demo.add_argument("--endpoint", help="use a running stack instead of starting one")
