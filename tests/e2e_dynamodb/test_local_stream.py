@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from batchplane.local.stack import TABLE_NAME, LocalStack
 
-from .support import Env, make_client, uniq, wait_done
+from tests.e2e.support import Env, make_client, uniq, wait_done
 
 
 def test_jobs_still_run_after_a_cancelled_transaction(endpoint: str, batch: Any, env: Env) -> None:

@@ -1,0 +1,20 @@
+"""The e2e fixtures on a local stack whose store is DynamoDB on the emulator
+(``--store dynamodb``): the same services on the table AWS runs, so a representative
+subset of the e2e suite keeps that path honest beside the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from batchplane.local.stack import LocalStack
+
+from tests.e2e.conftest import batch, endpoint, env, logs, raw
+
+__all__ = ["batch", "endpoint", "env", "logs", "raw"]
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterable[LocalStack]:
+    with LocalStack(port=0, store="dynamodb") as s:
+        yield s
