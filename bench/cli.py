@@ -57,7 +57,9 @@ FULL = Sizes(api_calls=300, dispatch_jobs=100, retry_jobs=10, throughput_jobs=10
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="batchplane benchmarks and cost meter (see docs/benchmarks.md)")
+        description="batchplane benchmarks and cost meter (see docs/benchmarks.md)",
+        epilog="python -m bench --peer slurm [--quick] ...: side by side with a running Slurm "
+               "(python -m bench --peer slurm --help)")
     p.add_argument("--quick", action="store_true",
                    help="small samples, finishes within two minutes (default: full run)")
     p.add_argument("--only", default=",".join(SECTIONS),
@@ -110,6 +112,11 @@ def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if any(a == "--peer" or a.startswith("--peer=") for a in given):
+        from .peer import main as peer_main
+
+        return peer_main(given)
     args = parse(argv)
     sizes = QUICK if args.quick else FULL
     asked = {"throughput_jobs": args.jobs, "array_size": args.array_size, "array_timeout": args.array_timeout}
