@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -13,6 +14,7 @@ from .config import settings
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_transport: Callable[[Any], Any] | None = None
 
 # Adaptive retries so a throttled control plane backs off instead of failing jobs.
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=32)
@@ -26,8 +28,19 @@ def client(service: str) -> Any:
                 service, region_name=settings().region, config=_CONFIG
             )
             metering.instrument(found)  # a no-op unless the cost meter is on
+            if _transport is not None:
+                _transport(found)
             _clients[service] = found
         return found
+
+
+def use_transport(attach: Callable[[Any], Any] | None) -> None:
+    """Have every client created from now on handed to ``attach`` (local mode serves the
+    control plane's requests in-process with it); None: plain HTTP again."""
+    global _transport
+    with _lock:
+        _transport = attach
+        _clients.clear()
 
 
 def reset() -> None:

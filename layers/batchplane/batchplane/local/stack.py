@@ -91,7 +91,7 @@ class LocalStack:
             "POWERTOOLS_METRICS_NAMESPACE": "batchplane",
         })
         config.settings.cache_clear()
-        aws.reset()
+        aws.use_transport(self.moto.attach)
         wiring.reset()
         template = Template.load(self.template_path)
         clients = {name: self._client(name, moto_endpoint)
@@ -185,7 +185,7 @@ class LocalStack:
             else:
                 os.environ[key] = value
         config.settings.cache_clear()
-        aws.reset()
+        aws.use_transport(None)
         wiring.reset()
 
     def __enter__(self) -> LocalStack:
@@ -201,12 +201,12 @@ class LocalStack:
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
 
-    @staticmethod
-    def _client(name: str, endpoint: str) -> Any:
-        return boto3.session.Session().client(
+    def _client(self, name: str, endpoint: str) -> Any:
+        assert self.moto is not None
+        return self.moto.attach(boto3.session.Session().client(
             name, endpoint_url=endpoint, region_name=os.environ["AWS_REGION"],
             config=Config(max_pool_connections=32),
-        )
+        ))
 
     # -- the Batch API ----------------------------------------------------------------
 
