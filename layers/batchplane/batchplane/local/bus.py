@@ -27,6 +27,7 @@ substituted, as EventBridge Scheduler does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -156,7 +157,8 @@ class LocalBus:
 
     def start(self) -> LocalBus:
         self.set_env(self._schedule_settings())
-        self.scheduler.create_schedule_group(Name=GROUP)
+        with contextlib.suppress(self.scheduler.exceptions.ConflictException):
+            self.scheduler.create_schedule_group(Name=GROUP)  # restored, on a restart
         for fn in self.router.functions.values():
             for event_name, ev in fn.spec.events.items():
                 if ev.get("Type") == "EventBridgeRule":

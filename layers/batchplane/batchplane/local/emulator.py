@@ -10,10 +10,14 @@ requests one at a time, which is what makes local mode (and its race tests) hone
 
 from __future__ import annotations
 
+import contextlib
+import copyreg
 import io
 import logging
+import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +33,11 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+# The services whose data local mode keeps across a restart (see LocalStack): what jobs,
+# users and rules keep there. Not DynamoDB (the control plane's embedded store has its
+# own file; --store dynamodb is volatile on purpose) nor Step Functions (the state
+# machines are made from template.yaml at start and fan-outs in flight restarted).
+SAVED_SERVICES = ("s3", "logs", "sqs", "events", "scheduler")
 _TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 # Requests that cannot put anything on an event bus or a queue: reads, receives, logs.
 _QUIET = ("DynamoDB", "AmazonSQS.ReceiveMessage", "AmazonSQS.DeleteMessage",
@@ -59,19 +68,58 @@ class Activity:
         flag.clear()
 
 
+class _Gate:
+    """Requests pass side by side; ``closed()`` waits until none is in moto and holds new
+    ones back meanwhile (a snapshot must not see a backend halfway through a change)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._inside = 0
+        self._closed = False
+
+    @contextlib.contextmanager
+    def passing(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inside -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def closed(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._closed = True
+            self._cond.wait_for(lambda: self._inside == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
+
+
 class _SerializeDynamoDB:
     def __init__(self, app: WSGIApp, activity: Activity) -> None:
         self.app = app
         self.lock = threading.Lock()
         self.activity = activity
+        self.gate = _Gate()
+        self.changes = 0  # requests that may have changed a saved backend
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith("DynamoDB_"):
-            with self.lock:
-                body: Iterable[bytes] = list(self.app(environ, start_response))
-        else:
-            body = self.app(environ, start_response)  # moto has made the change by now
+        with self.gate.passing():
+            if target.startswith("DynamoDB_"):
+                with self.lock:
+                    body: Iterable[bytes] = list(self.app(environ, start_response))
+            else:
+                body = self.app(environ, start_response)  # moto has made the change by now
+                self.changes += 1
         self.activity.saw(target)
         return body
 
@@ -166,11 +214,20 @@ class _Handler(WSGIRequestHandler):
         self.wfile.flush()
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles moto's backends: their locks come back as new, unheld locks."""
+
+    dispatch_table = {**copyreg.dispatch_table,
+                      type(threading.Lock()): lambda _: (threading.Lock, ()),
+                      type(threading.RLock()): lambda _: (threading.RLock, ())}
+
+
 class Emulator:
     def __init__(self) -> None:
         self.server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.activity = Activity()
+        self._saved_at = 0
 
     def attach(self, client: Any) -> Any:
         """Serve ``client``'s requests in this process: the same app the emulator's port
@@ -240,6 +297,47 @@ class Emulator:
         self._thread.start()
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    # -- persistence ------------------------------------------------------------------
+
+    def save(self, path: Path) -> bool:
+        """Write the saved services' backends to ``path`` (atomically) if they may have
+        changed since the last save; True when it wrote."""
+        app = self._app()
+        if app.changes == self._saved_at:
+            return False
+        with app.gate.closed():
+            changes = app.changes
+            state = {service: {account: dict(regions) for account, regions in backends.get_backend(service).items()}
+                     for service in SAVED_SERVICES}
+            buffer = io.BytesIO()
+            _Pickler(buffer).dump(state)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(buffer.getvalue())
+        tmp.replace(path)
+        self._saved_at = changes
+        return True
+
+    def load(self, path: Path) -> None:
+        """Put back what ``save`` wrote (before anything else uses the emulator)."""
+        if not path.exists():
+            return
+        try:
+            state = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, in the user's data directory
+        except Exception:  # noqa: BLE001 - a snapshot from another moto version, say: start empty
+            log.exception("the emulator's saved state in %s cannot be read; starting without it", path)
+            return
+        for service, accounts in state.items():
+            live = backends.get_backend(service)
+            for account, regions in accounts.items():
+                for region, backend in regions.items():
+                    dict.__setitem__(live[account], region, backend)
+
+    def _app(self) -> _SerializeDynamoDB:
+        assert self.server is not None, "the emulator is not running"
+        app = self.server.app
+        assert isinstance(app, _SerializeDynamoDB)
+        return app
 
     def stop(self) -> None:
         if self.server:

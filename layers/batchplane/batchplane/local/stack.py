@@ -4,6 +4,7 @@ the local launcher, and one HTTP port in front of it all."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import logging
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 TABLE_NAME = "batchplane"
 STORES = ("sqlite", "dynamodb")  # the embedded store (default), or the table on moto
 DATABASE = "batchplane.db"  # the embedded store's file in the data directory
+EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler data, saved
+SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -54,6 +57,8 @@ class LocalStack:
         # None: the embedded store in memory, gone when the stack stops.
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else None
         self.store: SqliteStore | None = None
+        self._saver: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.template_path = template or find_template()
         self.kill_grace_seconds = kill_grace_seconds
         self.timeout_scale = timeout_scale
@@ -76,6 +81,9 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto = Emulator()
         moto_endpoint = self.moto.start()
+        if self.data_dir:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.moto.load(self.data_dir / EMULATOR_STATE)
         host, port = urlsplit(moto_endpoint).hostname, urlsplit(moto_endpoint).port
         self._set_env({
             "AWS_ENDPOINT_URL": moto_endpoint,
@@ -99,7 +107,8 @@ class LocalStack:
         if self.store_kind == "sqlite":
             self.store = SqliteStore(self.data_dir / DATABASE if self.data_dir else ":memory:")
             wiring.register_store(self.store)
-            clients["logs"].create_log_group(logGroupName=LOG_GROUP)
+            with contextlib.suppress(clients["logs"].exceptions.ResourceAlreadyExistsException):
+                clients["logs"].create_log_group(logGroupName=LOG_GROUP)  # restored, on a restart
         else:
             create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
         self.router = Router(template, TABLE_NAME, clients, self.moto.activity, store=self.store)
@@ -129,9 +138,21 @@ class LocalStack:
         self._set_env({"BATCHPLANE_ARRAY_STATE_MACHINE": machines["ArrayStateMachine"]})
         wiring.reset()
         self.router.start()
+        if self.data_dir:
+            self._saver = threading.Thread(target=self._save_emulator, name="emulator-save", daemon=True)
+            self._saver.start()
         # Attempts in flight when an earlier run of this data directory stopped.
         wiring.services().scheduler.recover()
         return self
+
+    def _save_emulator(self) -> None:
+        """Save the emulator's user-facing services now and then (they live in its memory)."""
+        while not self._stopping.wait(SAVE_SECONDS):
+            try:
+                assert self.moto is not None and self.data_dir is not None
+                self.moto.save(self.data_dir / EMULATOR_STATE)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("saving the emulator's state failed")
 
     def expire(self) -> int:
         """Run the embedded store's TTL sweep now (tests move the clock, then expire)."""
@@ -174,6 +195,11 @@ class LocalStack:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+        self._stopping.set()
+        if self._saver:
+            self._saver.join(timeout=10)
+        if self.moto and self.data_dir and self.moto.server:
+            self.moto.save(self.data_dir / EMULATOR_STATE)
         if self.moto:
             self.moto.stop()
         if self.store:
