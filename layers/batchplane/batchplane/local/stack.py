@@ -38,6 +38,7 @@ EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler d
 SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_EMULATOR_CONTROL = "/moto-api"  # moto's own API: dump or reset every backend
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate"}
 
@@ -67,6 +68,7 @@ class LocalStack:
         self.bus: LocalBus | None = None  # EventBridge rules and Scheduler on moto
         self.launcher: LocalProcessLauncher | None = None
         self.server: ThreadingHTTPServer | None = None
+        self.internal: ThreadingHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle --------------------------------------------------------------------
@@ -123,6 +125,10 @@ class LocalStack:
         assert host and port
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _make_handler(self, host, port))
         self.server.daemon_threads = True
+        # The stack's own callers (moto's ASL interpreter invoking the template's
+        # functions) use a second port that users and jobs are never given.
+        self.internal = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, host, port, internal=True))
+        self.internal.daemon_threads = True
         self.launcher.extra_env = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": "local",
@@ -130,10 +136,11 @@ class LocalStack:
             "AWS_DEFAULT_REGION": config.settings().region,
         }
         threading.Thread(target=self.server.serve_forever, name="front", daemon=True).start()
+        threading.Thread(target=self.internal.serve_forever, name="internal", daemon=True).start()
         machines = create_state_machines(
             template, self._client("stepfunctions", moto_endpoint),
-            # moto's ASL interpreter calls Lambda at localhost:$MOTO_PORT: the front port.
-            lambda: self._set_env({"MOTO_PORT": str(self.server.server_address[1])}),
+            # moto's ASL interpreter calls Lambda at localhost:$MOTO_PORT: the internal port.
+            lambda: self._set_env({"MOTO_PORT": str(self.internal.server_address[1])}),
         )
         self._set_env({"BATCHPLANE_ARRAY_STATE_MACHINE": machines["ArrayStateMachine"]})
         wiring.reset()
@@ -192,9 +199,10 @@ class LocalStack:
             self.bus.stop()
         if self.router:
             self.router.stop()
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        for server in (self.server, self.internal):
+            if server:
+                server.shutdown()
+                server.server_close()
         self._stopping.set()
         if self._saver:
             self._saver.join(timeout=10)
@@ -293,7 +301,11 @@ def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: s
     logs.create_log_group(logGroupName=LOG_GROUP)
 
 
-def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[BaseHTTPRequestHandler]:
+def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
+                  internal: bool = False) -> type[BaseHTTPRequestHandler]:
+    """The front port's handler; ``internal``: the port of the stack's own callers, which
+    may also invoke the template's functions."""
+
     class Front(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two writes; without TCP_NODELAY the second waits on
@@ -322,6 +334,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
             service = scope.group(1) if scope else None
             if service is None and self.path.startswith("/_batchplane/"):
                 self._local_control(body)
+            elif not internal and urlsplit(self.path).path.startswith(_EMULATOR_CONTROL):
+                self._refuse("The emulator's control API is not served to users and jobs.")
             elif service == "lambda" and _INVOKE.match(self.path):
                 self._invoke(_INVOKE.match(self.path).group(1), body)
             elif service == "batch" or (service is None and self.path.startswith("/v1/")):
@@ -343,6 +357,11 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
             if fn is None:
                 self._forward(body)
                 return
+            if not internal:
+                # Its events come from the stack itself (ECS, the stream, Step Functions):
+                # a forged one could end another job's attempt.
+                self._refuse(f"Function {name} is batchplane's own: only the stack invokes it.")
+                return
             headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
             try:
                 result = fn.invoke(json.loads(body or b"{}"))
@@ -363,6 +382,10 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int) -> type[Bas
             except (LookupError, ValueError) as e:
                 status, reply = 400, {"__type": "ClientException", "message": str(e)}
             self._reply(status, {"Content-Type": "application/json"}, json.dumps(reply).encode())
+
+        def _refuse(self, message: str) -> None:
+            data = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
+            self._reply(403, {"Content-Type": "application/json", "x-amzn-errortype": "AccessDeniedException"}, data)
 
         def _forward(self, body: bytes) -> None:
             conn = http.client.HTTPConnection(moto_host, moto_port, timeout=60)
