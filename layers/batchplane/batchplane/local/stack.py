@@ -37,7 +37,10 @@ DATABASE = "batchplane.db"  # the embedded store's file in the data directory
 EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler data, saved
 SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=[^/&]+/\d{8}/[^/&]+/([^/&]+)/aws4_request")
+READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
+MAX_FRONT_BODY = 1 << 30  # bytes of one request through the front port (S3 puts included)
+_METHODS = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
 _EMULATOR_CONTROL = "/moto-api"  # moto's own API: dump or reset every backend
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate"}
@@ -301,6 +304,13 @@ def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: s
     logs.create_log_group(logGroupName=LOG_GROUP)
 
 
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                   internal: bool = False) -> type[BaseHTTPRequestHandler]:
     """The front port's handler; ``internal``: the port of the stack's own callers, which
@@ -315,30 +325,77 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("front: " + format, *args)
 
+        # A client that stops sending mid-request must not hold a thread for good.
+        timeout = READ_TIMEOUT_SECONDS
+
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches _handle, which answers the ones no AWS API uses.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
         def _body(self) -> bytes:
+            """The request's body; _BadRequest when its framing is wrong."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
+                chunks, total = [], 0
                 while True:
-                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                    line = self.rfile.readline(1024).strip().split(b";")[0]
+                    try:
+                        size = int(line, 16)
+                    except ValueError:
+                        raise _BadRequest(400, f"bad chunk size {line[:20]!r}") from None
+                    total += size
+                    if size < 0 or total > MAX_FRONT_BODY:
+                        raise _BadRequest(413 if size >= 0 else 400, "chunk size out of range")
                     if size == 0:
-                        self.rfile.readline()
+                        self.rfile.readline(1024)
                         return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    chunk = self.rfile.read(size)
+                    if len(chunk) < size:
+                        raise _BadRequest(400, "the body ended inside a chunk")
+                    chunks.append(chunk)
+                    self.rfile.readline(1024)
+            length = self.headers.get("Content-Length") or "0"
+            if not length.isdigit():
+                raise _BadRequest(400, f"Content-Length {length[:20]!r} is not a number of bytes")
+            if int(length) > MAX_FRONT_BODY:
+                raise _BadRequest(413, f"the body is over {MAX_FRONT_BODY} bytes")
+            data = self.rfile.read(int(length))
+            if len(data) < int(length):
+                raise _BadRequest(400, "the body is shorter than its Content-Length")
+            return data
 
         def _handle(self) -> None:
-            body = self._body()
-            auth = self.headers.get("Authorization", "")
+            try:
+                if self.command not in _METHODS:
+                    raise _BadRequest(405, f"method {self.command} is not served here")
+                if not self.path.startswith("/"):
+                    raise _BadRequest(400, "the request target must be a path starting with /")
+                body = self._body()
+            except TimeoutError:
+                self._fail(408, "the request did not arrive in time")
+                return
+            except _BadRequest as e:
+                self._fail(e.status, e.message)
+                return
+            # Signed in the Authorization header, or presigned in the query (an S3 URL).
+            auth = self.headers.get("Authorization", "") or unquote(urlsplit(self.path).query)
             scope = _SCOPE.search(auth)
             service = scope.group(1) if scope else None
+            path = urlsplit(self.path).path
+            batch_path = path == "/v1" or path.startswith("/v1/")
             if service is None and self.path.startswith("/_batchplane/"):
                 self._local_control(body)
-            elif not internal and urlsplit(self.path).path.startswith(_EMULATOR_CONTROL):
+            elif not internal and path.startswith(_EMULATOR_CONTROL):
                 self._refuse("The emulator's control API is not served to users and jobs.")
+            elif batch_path and service not in (None, "batch"):
+                self._fail(400, f"{path} is the Batch API: sign the request for the service batch, not {service}")
+            elif service is None and not batch_path:
+                self._fail(400, f"unsigned request for {path}: sign it for an AWS service (SigV4), "
+                                "or use the Batch API's /v1/ paths")
             elif service == "lambda" and _INVOKE.match(self.path):
                 self._invoke(_INVOKE.match(self.path).group(1), body)
-            elif service == "batch" or (service is None and self.path.startswith("/v1/")):
+            elif service == "batch" or batch_path:
                 try:
                     status, headers, data = stack.call_api(self.command, self.path, dict(self.headers), body)
                 except Exception:  # noqa: BLE001 - a crash in the handler is a 500, as on Lambda
@@ -383,6 +440,14 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 status, reply = 400, {"__type": "ClientException", "message": str(e)}
             self._reply(status, {"Content-Type": "application/json"}, json.dumps(reply).encode())
 
+        def _fail(self, status: int, message: str) -> None:
+            """A request this port cannot take: an error in AWS's shape, and the connection
+            closed (what is left of a malformed request cannot be read as the next one)."""
+            self.close_connection = True
+            data = json.dumps({"__type": "ClientException", "message": f"Bad request: {message}."}).encode()
+            self._reply(status, {"Content-Type": "application/json", "x-amzn-errortype": "ClientException",
+                                 "Connection": "close"}, data)
+
         def _refuse(self, message: str) -> None:
             data = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
             self._reply(403, {"Content-Type": "application/json", "x-amzn-errortype": "AccessDeniedException"}, data)
@@ -406,10 +471,11 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 if k.lower() not in _HOP_BY_HOP | {"content-length"}:
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
 
     return Front
