@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,7 +36,8 @@ TABLE_NAME = "batchplane"
 STORES = ("sqlite", "dynamodb")  # the embedded store (default), or the table on moto
 DATABASE = "batchplane.db"  # the embedded store's file in the data directory
 EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler data, saved
-SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed
+SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed, at most
+SAVE_COST_FACTOR = 30  # pause after a save, in multiples of the time it took
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/&]+/\d{8}/[^/&]+/([^/&]+)/aws4_request")
 READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
@@ -156,13 +158,18 @@ class LocalStack:
         return self
 
     def _save_emulator(self) -> None:
-        """Save the emulator's user-facing services now and then (they live in its memory)."""
-        while not self._stopping.wait(SAVE_SECONDS):
+        """Save the emulator's user-facing services now and then (they live in its memory).
+        A save pickles them whole and holds requests back meanwhile, so the pause after
+        each is SAVE_COST_FACTOR times what it took: at most a few percent of the time."""
+        assert self.moto is not None and self.data_dir is not None
+        pause = SAVE_SECONDS
+        while not self._stopping.wait(pause):
+            began = time.monotonic()
             try:
-                assert self.moto is not None and self.data_dir is not None
                 self.moto.save(self.data_dir / EMULATOR_STATE)
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("saving the emulator's state failed")
+            pause = max(SAVE_SECONDS, SAVE_COST_FACTOR * (time.monotonic() - began))
 
     def expire(self) -> int:
         """Run the embedded store's TTL sweep now (tests move the clock, then expire)."""

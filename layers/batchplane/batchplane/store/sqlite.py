@@ -289,7 +289,9 @@ class SqliteStore:
     ) -> tuple[list[Item], str | None]:
         """Items of one listing partition in gsi1sk order, a page at a time; the token is
         given only when more items follow."""
-        where = ["gsi1pk = ?"]
+        # "gsi1sk IS NOT NULL" lets SQLite use the (partial) index: without it every
+        # listing was a scan of the whole table.
+        where = ["gsi1pk = ? AND gsi1sk IS NOT NULL"]
         args: list[Any] = [gsi1pk]
         if begins_with:
             where.append("gsi1sk >= ? AND gsi1sk < ?")
