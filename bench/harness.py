@@ -179,7 +179,8 @@ def _timed(function: str, handler: Callable[..., Any], ledger: Ledger) -> Callab
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, store: str = "sqlite") -> None:
+        self.store = store  # the stack's store: the embedded default, or "dynamodb" on moto
         self.stack: Any = None
         self.ledger = Ledger()
         self.batch: Any = None
@@ -191,7 +192,7 @@ class Harness:
         self.table_name = TABLE_NAME
         # On before any client exists: aws.client() instruments the clients it creates.
         metering.enable(table_shape(TABLE_NAME))
-        self.stack = LocalStack(port=0).start()
+        self.stack = LocalStack(port=0, store=self.store).start()
         for name, fn in self.stack.router.functions.items():
             fn.handler = _timed(name, fn.handler, self.ledger)
         self.batch = client("batch", self.stack.endpoint)
@@ -262,6 +263,8 @@ class Harness:
 
     def table_items(self) -> int:
         """Items in the table now (moto's GSI queries scan them all: local latency grows)."""
+        if self.stack.store is not None:
+            return self.stack.store.item_count()
         ddb = self.stack.router.clients["dynamodb"]
         return int(ddb.describe_table(TableName=self.table_name)["Table"]["ItemCount"])
 

@@ -291,6 +291,11 @@ class Emulator:
 
     def start(self) -> str:
         moto_fixes.install()
+        # moto's backends are this process's globals: a stack starts from an empty
+        # emulator (and its saved state, see ``load``), not from an earlier stack's.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         app = _SerializeDynamoDB(_Dispatcher(create_backend_app), self.activity)
         self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Handler)
         self._thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)

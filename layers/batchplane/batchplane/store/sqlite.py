@@ -326,6 +326,10 @@ class SqliteStore:
             ).fetchall()
         return [_raw(r) if raw else _item(r) for r in rows]
 
+    def item_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
     # -- TTL ----------------------------------------------------------------------------
 
     def expire(self, now_seconds: int | None = None, batch: int = 500) -> int:
