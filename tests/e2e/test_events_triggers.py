@@ -144,6 +144,37 @@ def test_a_subscribed_queue_receives_every_transition_in_order(
     assert last == describe(batch, job_id)  # the job exactly as DescribeJobs shows it
 
 
+@pytest.mark.parametrize("tag", [None, "off"])
+def test_a_queue_tagged_child_events_off_publishes_no_events_for_array_children(
+    batch: Any, env: Env, subscribe: Any, tag: str | None
+) -> None:
+    queue = uniq("quiet" if tag else "loud")
+    batch.create_job_queue(
+        jobQueueName=queue, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env.ec2_ce}],
+        **({"tags": {"batchplane:child-events": tag}} if tag else {}),
+    )
+    name = uniq("array-events")
+    receive = subscribe({"source": ["batchplane"], "detail-type": ["Batch Job State Change"],
+                         "detail": {"jobName": [name]}})
+    parent = batch.submit_job(jobName=name, jobQueue=queue, jobDefinition=env.jobdef,
+                              arrayProperties={"size": 3})["jobId"]
+    assert wait_done(batch, parent, timeout=30)["status"] == "SUCCEEDED"
+    seen: list[dict[str, Any]] = []
+
+    def parent_ended() -> bool:
+        seen.extend(e["detail"] for e in receive())
+        return any(d["jobId"] == parent and d["status"] == "SUCCEEDED" for d in seen)
+
+    _until("the parent's SUCCEEDED event", parent_ended, timeout=30)
+    seen.extend(e["detail"] for e in receive())  # a child's event sent before it, delivered after
+    children = {d["jobId"] for d in seen if d["jobId"] != parent}
+    assert {d["status"] for d in seen if d["jobId"] == parent} >= {"PENDING", "SUCCEEDED"}
+    if tag == "off":
+        assert children == set()
+    else:
+        assert children == {f"{parent}:{i}" for i in range(3)}
+
+
 # -- S3 triggers ------------------------------------------------------------------------------
 
 

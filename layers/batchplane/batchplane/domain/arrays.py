@@ -24,6 +24,15 @@ N_TO_N, SEQUENTIAL, ANY_OUTCOME = "N_TO_N", "SEQUENTIAL", "ANY_OUTCOME"
 DEPENDENCY_TYPES = (N_TO_N, SEQUENTIAL, ANY_OUTCOME)
 CHUNK = 500  # children a fan-out task materializes (or cancels) in one invocation
 COUNTER_SHARDS = 16  # a parent's child counters are spread over this many items
+# A job queue tagged with this key and "off" publishes no "Batch Job State Change" events
+# for its arrays' children (the parents' own events stay): a large array's events cost
+# more than its children's writes. Beyond AWS Batch, which always publishes them.
+CHILD_EVENTS_TAG = "batchplane:child-events"
+
+
+def child_events(queue: dict[str, Any]) -> bool:
+    """Whether the children of an array submitted to ``queue`` publish their events."""
+    return (queue.get("tags") or {}).get(CHILD_EVENTS_TAG, "on").lower() != "off"
 
 
 def child_id(parent_id: str, index: int) -> str:

@@ -72,6 +72,8 @@ class Arrays:
             "queue": parent.extra["queue"], "parent": parent.doc["jobId"], "index": index,
             "waiting": len(deps),
         })
+        if parent.extra.get("childEvents") == "off":
+            item.extra["events"] = "off"  # the publisher's filter drops its records
         try:
             self.store.transact_or_put(self.jobs.new_op(item))
         except ConflictError:

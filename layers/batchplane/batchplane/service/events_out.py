@@ -57,8 +57,8 @@ def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
     if "NewImage" not in stream:
         return None  # REMOVE (TTL expiry): the job did not change status
     new = deserialize(stream["NewImage"])
-    if new.get("sk") != "JOB":
-        return None
+    if new.get("sk") != "JOB" or new.get("events") == "off":
+        return None  # not a job, or a child of an array whose queue turned them off
     doc = new["doc"]
     status = doc["status"]
     old_status = (stream.get("OldImage") or {}).get("status", {}).get("S")

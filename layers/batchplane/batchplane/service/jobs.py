@@ -83,6 +83,8 @@ class Jobs:
         if size is not None:
             doc["arrayProperties"] = {"size": size}
         item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={"queue": queue["jobQueueName"]})
+        if size is not None and not arrays.child_events(queue):
+            item.extra["childEvents"] = "off"  # its children's items carry "events": "off"
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
         ops = [self.jobs.new_op(item)]
         if request_key:
