@@ -105,8 +105,6 @@ def _statuses(batch: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="jobs in flight at the kill still run twice: their processes outlive "
-                   "the stack and nobody records their end (the launcher's adoption of tasks fixes it)")
 def test_kill_9_in_the_middle_loses_nothing_and_runs_nothing_twice(data_dir: Path, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.touch()

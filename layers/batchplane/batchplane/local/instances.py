@@ -55,6 +55,19 @@ class VirtualFleet:
             target.tasks[task_arn] = shape
         return target
 
+    def adopt(self, ce: dict[str, Any], task_arn: str, shape: capacity.Shape, instance_id: str,
+              type_name: str | None) -> VirtualInstance:
+        """A task that ran on while the launcher was away, back on its instance (made again,
+        of the type it had, if this fleet has not got it): it holds its share whether or
+        not the instance has room, since it is running there already."""
+        fleet = self.instances.setdefault(ce["computeEnvironmentName"], [])
+        instance = next((i for i in fleet if i.instance_id == instance_id), None)
+        if instance is None:
+            instance = VirtualInstance(instance_id, self.catalog.types.get(type_name) if type_name else None)
+            fleet.append(instance)
+        instance.tasks[task_arn] = shape
+        return instance
+
     def release(self, task_arn: str) -> None:
         for fleet in self.instances.values():
             for instance in fleet:

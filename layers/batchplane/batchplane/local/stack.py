@@ -125,6 +125,7 @@ class LocalStack:
         self.launcher = LocalProcessLauncher(
             self.router.publish, clients["logs"],
             kill_grace_seconds=self.kill_grace_seconds, timeout_scale=self.timeout_scale,
+            state_dir=self.data_dir / "tasks" if self.data_dir else None,
         )
         wiring.register_launcher("local", self.launcher, LocalProvisioner())
         assert host and port
@@ -154,6 +155,7 @@ class LocalStack:
             self._saver = threading.Thread(target=self._save_emulator, name="emulator-save", daemon=True)
             self._saver.start()
         # Attempts in flight when an earlier run of this data directory stopped.
+        self.launcher.adopt()
         wiring.services().scheduler.recover()
         return self
 
