@@ -151,11 +151,33 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError, RecursionError) as e:
         raise ClientException(_BAD_TOKEN) from e
-    # A start key of this table: key attributes, each a string, and nothing else.
-    if not (isinstance(key, dict) and key and set(key) <= _KEY_ATTRIBUTES and all(
-            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values())):
+    # A start key of the gsi1 index: all four key attributes (the table's and the
+    # index's), each a string DynamoDB takes (not empty, UTF-8), and nothing else.
+    if not (isinstance(key, dict) and set(key) == _KEY_ATTRIBUTES and all(
+            isinstance(v, dict) and list(v) == ["S"] and _key_string(v["S"]) for v in key.values())):
         raise ClientException(_BAD_TOKEN)
     return key
+
+
+def _key_string(value: Any) -> bool:
+    if not (isinstance(value, str) and value):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \u escapes can carry
+        return False
+    return True
+
+
+def in_listing(gsi1sk: str, begins_with: str | None, between: tuple[str, str] | None) -> bool:
+    """Whether a listing's key condition holds for ``gsi1sk``: DynamoDB refuses a start key
+    outside it (ValidationException), so a token must not name one. Python orders strings
+    by code point, as DynamoDB does by UTF-8 bytes."""
+    if begins_with:
+        return gsi1sk.startswith(begins_with)
+    if between:
+        return between[0] <= gsi1sk <= between[1]
+    return True
 
 
 class DynamoStore:
@@ -350,6 +372,11 @@ class DynamoStore:
         }
         start = decode_token(token)
         if start:
+            # A token of another listing (another partition, or outside this key
+            # condition) is the caller's mistake, which DynamoDB would refuse as a
+            # ValidationException.
+            if start["gsi1pk"]["S"] != gsi1pk or not in_listing(start["gsi1sk"]["S"], begins_with, between):
+                raise ClientException(_BAD_TOKEN)
             kwargs["ExclusiveStartKey"] = start
         items: list[Item] = []
         while True:

@@ -35,7 +35,7 @@ from typing import Any
 
 from ..clock import now_ms
 from ..errors import ClientException, ConflictError
-from .dynamodb import Item, serialize
+from .dynamodb import Item, in_listing, serialize
 
 _TOP = "\U0010ffff"  # sorts after every character a key can have: the end of a prefix range
 TTL_ATTRIBUTE = "expiresAt"
@@ -301,8 +301,11 @@ class SqliteStore:
             args += list(between)
         start = _decode_token(token)
         if start:
+            # As DynamoDB: a token of another listing is refused (see DynamoStore.query_index).
+            if start[0] != gsi1pk or not in_listing(start[1], begins_with, between):
+                raise ClientException(_BAD_TOKEN)
             where.append("(gsi1sk, pk, sk) > (?, ?, ?)" if forward else "(gsi1sk, pk, sk) < (?, ?, ?)")
-            args += start
+            args += start[1:]
         order = "ASC" if forward else "DESC"
         sql = (f"SELECT pk, sk, attrs, doc, gsi1sk FROM items WHERE {' AND '.join(where)} "
                f"ORDER BY gsi1sk {order}, pk {order}, sk {order}")
@@ -314,7 +317,7 @@ class SqliteStore:
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if limit is not None else rows
         items = [_item(r) for r in rows]
-        token_out = _encode_token([rows[-1][4], rows[-1][0], rows[-1][1]]) if more and rows else None
+        token_out = _encode_token([gsi1pk, rows[-1][4], rows[-1][0], rows[-1][1]]) if more and rows else None
         return items, token_out
 
     def query_partition(self, pk: str, sk_prefix: str, forward: bool = True, raw: bool = False) -> list[Any]:
@@ -485,6 +488,11 @@ def _decode_token(token: str | None) -> list[str] | None:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError, RecursionError, binascii.Error) as e:
         raise ClientException(_BAD_TOKEN) from e
-    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+    # gsi1pk, gsi1sk, pk, sk: strings SQLite can store (a lone surrogate is not UTF-8).
+    if not (isinstance(key, list) and len(key) == 4 and all(isinstance(k, str) for k in key)):
         raise ClientException(_BAD_TOKEN)
+    try:
+        "".join(key).encode()
+    except UnicodeEncodeError as e:
+        raise ClientException(_BAD_TOKEN) from e
     return key
