@@ -35,7 +35,7 @@ from typing import Any
 
 from ..clock import now_ms
 from ..errors import ClientException, ConflictError
-from .dynamodb import Item, in_listing, serialize
+from .dynamodb import Item, _from_dynamo, _to_dynamo, in_listing, serialize
 
 _TOP = "\U0010ffff"  # sorts after every character a key can have: the end of a prefix range
 TTL_ATTRIBUTE = "expiresAt"
@@ -116,9 +116,10 @@ def _dumps(value: Any) -> str:
 
 def _attrs(item: Item) -> dict[str, Any]:
     """An item's top-level attributes but its key and document (None ones left out, as
-    DynamoDB has no null attributes written by the DynamoDB adapter)."""
+    DynamoDB has no null attributes written by the DynamoDB adapter), as DynamoDB's
+    numbers read back: a whole float an int, a tuple a list."""
     raw = {"version": item.version, "gsi1pk": item.gsi1pk, "gsi1sk": item.gsi1sk, **(item.extra or {})}
-    return {k: v for k, v in raw.items() if v is not None}
+    return _from_dynamo(_to_dynamo({k: v for k, v in raw.items() if v is not None}))
 
 
 def _expiry(attrs: dict[str, Any]) -> int | None:
