@@ -97,3 +97,35 @@ def test_concurrent_deletes_one_wins(pooled: Any, batch: Any) -> None:
         assert e.response["Error"]["Code"] == "ClientException", e.response
         assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert batch.describe_scheduling_policies(arns=[arn])["schedulingPolicies"] == []
+
+
+def test_a_slow_request_does_not_hold_up_the_others(
+    pooled: Any, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests are served side by side: while one DescribeJobs waits inside the service,
+    DescribeJobQueues calls are answered (one lock per request held every other back)."""
+    import threading
+
+    from batchplane import wiring
+
+    jobs = wiring.services().jobs
+    real_describe = jobs.describe
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_describe(body: dict[str, Any]) -> dict[str, Any]:
+        inside.set()
+        assert release.wait(30), "the test never let the slow request go"
+        return real_describe(body)
+
+    monkeypatch.setattr(jobs, "describe", slow_describe)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = pool.submit(pooled.describe_jobs, jobs=["none-such"])
+        assert inside.wait(10)
+        monkeypatch.setattr(jobs, "describe", real_describe)  # for the requests below
+        try:
+            for _ in range(3):
+                queues = pooled.describe_job_queues(jobQueues=[env.queue])["jobQueues"]
+                assert [q["jobQueueName"] for q in queues] == [env.queue]
+        finally:
+            release.set()
+        assert slow.result(timeout=30)["jobs"] == []
