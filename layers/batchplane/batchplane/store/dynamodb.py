@@ -312,8 +312,10 @@ class DynamoStore:
         }
 
     def transact(self, ops: list[dict[str, Any]]) -> None:
-        """All or nothing; ConflictError when a condition fails (see ``_send``)."""
-        self._send("transact_write_items", TransactItems=ops)
+        """All or nothing; ConflictError when a condition fails (see ``_send``). No entries:
+        nothing to do (TransactWriteItems itself refuses an empty list)."""
+        if ops:
+            self._send("transact_write_items", TransactItems=ops)
 
     def _send(self, operation: str, **request: Any) -> None:
         """One write. ConflictError when a condition fails. Sent again while DynamoDB

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS stream (
 CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 _BAD_TOKEN = "The nextToken is not valid: use the value a listing returned."
+MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 
 
 @dataclass(frozen=True)
@@ -208,9 +209,13 @@ class SqliteStore:
 
     def transact(self, ops: list[_Op]) -> None:
         """All or nothing; ConflictError when a condition fails (nothing is written)."""
+        # What DynamoDB refuses as invalid (ValidationException) is refused here too, so
+        # that local mode does not accept a transaction AWS would not.
         keys = [(op.pk, op.sk) for op in ops]
         if len(set(keys)) != len(keys):
             raise ValueError("a transaction may touch each item only once")
+        if len(ops) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"a transaction may have at most {MAX_TRANSACTION_ITEMS} entries")
         at = now_ms()
         with self._lock:
             db = self._db
