@@ -118,18 +118,8 @@ def cases(env: Env) -> Iterator[tuple[str, str, dict[str, Any], list[str]]]:
         ["no-such-def"],
     )
     yield "unknown-ce-in-queue", "/v1/createjobqueue", _queue_body(), ["ce-missing"]
-    yield (
-        "unknown-job-cancel",
-        "/v1/canceljob",
-        {"jobId": "no-such-job", "reason": "r"},
-        ["no-such-job"],
-    )
-    yield (
-        "unknown-job-terminate",
-        "/v1/terminatejob",
-        {"jobId": "no-such-job", "reason": "r"},
-        ["no-such-job"],
-    )
+    # CancelJob/TerminateJob of an unknown job answer 200, as AWS does
+    # (test_conformance.py).
     # Bad names.
     yield (
         "bad-ce-name",
@@ -314,7 +304,6 @@ def test_boto3_raises_client_exception(batch: Any, env: Env) -> None:
         type="UNMANAGED",
     )
     client_error(batch.describe_jobs, "100", jobs=[f"id-{i}" for i in range(101)])
-    client_error(batch.cancel_job, "no-such-job", jobId="no-such-job", reason="r")
 
 
 def test_nothing_is_created_by_a_rejected_request(batch: Any, env: Env) -> None:

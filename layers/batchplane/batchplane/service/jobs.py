@@ -273,7 +273,8 @@ class Jobs:
         while True:
             item = self.jobs.get(arns.name_from(job_id, "job"))
             if item is None:
-                raise ClientException(f"Job {job_id} does not exist.")
+                # AWS Batch answers 200 and {} for a job it does not know (aws-cli#2551).
+                return {}
             stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
             if stop_task is None:
                 return {}  # CancelJob leaves STARTING/RUNNING alone; ended jobs stay ended
