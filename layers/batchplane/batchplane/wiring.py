@@ -83,7 +83,7 @@ def services() -> Services:
                 store=store,
                 resources=Resources(store, provisioner),
                 jobs=Jobs(store, launcher, workflows),
-                scheduler=Scheduler(store, launcher, dependencies),
+                scheduler=Scheduler(store, launcher, dependencies, arrays),
                 attempts=Attempts(store),
                 arrays=arrays,
                 reactions=Reactions(dependencies, arrays),

@@ -88,8 +88,10 @@ class Function:
 
 class Router:
     def __init__(self, template: Template, table_name: str, clients: dict[str, Any],
-                 activity: Activity | None = None, store: SqliteStore | None = None) -> None:
+                 activity: Activity | None = None, store: SqliteStore | None = None,
+                 sqs: Any = None) -> None:
         self.template = template
+        self.sqs = sqs  # for the stream mappings' OnFailure queues
         self.activity = activity
         self.store = store  # the embedded store, whose own stream replaces DynamoDB's
         self.table_name = table_name
@@ -227,6 +229,8 @@ class Router:
         store = self.store
         assert store is not None
         woken = store.listen()
+        region, account = settings().region, settings().account_id
+        mapping.stream_arn = f"arn:aws:dynamodb:{region}:{account}:table/{self.table_name}/stream/local"
         after = store.checkpoint(mapping.consumer)
         if after is None:  # a new mapping: where its StartingPosition says
             after = store.last_sequence() if mapping.starting == "LATEST" else 0
@@ -239,7 +243,7 @@ class Router:
                 continue
             batch = [record for _, record in read if mapping.passes(record)]
             if batch:
-                self._deliver_batch(mapping.fn, batch, mapping.stream_arn)
+                self._deliver_batch(mapping, batch)
                 if self._stop.is_set():
                     return  # not delivered in full: the next start delivers it again
             after = read[-1][0]
@@ -276,25 +280,56 @@ class Router:
                     break
             for batch in _chunks(records, mapping.batch_size):
                 # Each function gets its own copies, as from its own GetRecords.
-                self._deliver_batch(mapping.fn, copy.deepcopy(batch), mapping.stream_arn)
+                self._deliver_batch(mapping, copy.deepcopy(batch))
 
-    def _deliver_batch(self, fn: Function, batch: list[dict[str, Any]], stream_arn: str) -> None:
+    def _deliver_batch(self, mapping: _Mapping, batch: list[dict[str, Any]]) -> None:
+        """Invoke the mapping's function until the batch went through: after a failure the
+        whole batch again, after a partial one from its first failed record; after
+        MaximumRetryAttempts retries what is left is dropped and noted in the mapping's
+        OnFailure queue, as Lambda does."""
         for r in batch:
-            r.setdefault("eventSourceARN", stream_arn)
+            r.setdefault("eventSourceARN", mapping.stream_arn)
             r.setdefault("awsRegion", settings().region)
             r.setdefault("eventSource", "aws:dynamodb")
+        retries = 0
         while batch and not self._stop.is_set():
             try:
-                result = fn.invoke({"Records": batch}) or {}
+                result = mapping.fn.invoke({"Records": batch}) or {}
+                failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
             except Exception:  # noqa: BLE001 - the whole batch is retried, as Lambda does
-                self._stop.wait(0.2)
-                continue
-            failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+                failures = [batch[0]["dynamodb"]["SequenceNumber"]]
             if not failures:
                 return
             first = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failures)
             batch = batch[first:]
+            if 0 <= mapping.max_retries <= retries:
+                self._drop(mapping, batch, retries)
+                return
+            retries += 1
             self._stop.wait(0.2)
+
+    def _drop(self, mapping: _Mapping, batch: list[dict[str, Any]], retries: int) -> None:
+        """What Lambda sends a stream mapping's OnFailure destination: where the batch was,
+        not its records."""
+        log.error("%s: %d stream records dropped after %d retries", mapping.consumer, len(batch), retries)
+        if mapping.on_failure is None or self.sqs is None:
+            return
+        numbers = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        note = {
+            "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": retries + 1,
+                               "functionArn": LambdaContext(mapping.fn.spec.logical_id).invoked_function_arn},
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": clock.now_iso(),
+            "DDBStreamBatchInfo": {"shardId": "local", "startSequenceNumber": numbers[0],
+                                   "endSequenceNumber": numbers[-1], "batchSize": len(batch),
+                                   "streamArn": mapping.stream_arn},
+        }
+        try:
+            url = self.sqs.create_queue(QueueName=mapping.on_failure)["QueueUrl"]
+            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(note))
+        except Exception:  # noqa: BLE001 - the records are dropped either way; the tick recovers
+            log.exception("%s: the OnFailure note was not sent", mapping.consumer)
 
 
 def _pattern(pattern: str | dict[str, Any]) -> EventPattern:
@@ -318,6 +353,12 @@ class _Mapping:
         self.fn = fn
         self.consumer = self.consumer_name(fn, name)
         self.starting = str(props.get("StartingPosition", "LATEST"))
+        self.max_retries = int(props.get("MaximumRetryAttempts", -1))  # -1: until it goes through
+        # The OnFailure queue's logical id (the local queue of that name).
+        target = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            target = target["Fn::GetAtt"]
+        self.on_failure = (target.split(".")[0] if isinstance(target, str) else target[0]) if target else None
         self.patterns = [_pattern(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
         self.batch_size = int(props.get("BatchSize", 100))
         self.pending: queue.Queue[list[dict[str, Any]]] = queue.Queue()

@@ -118,7 +118,8 @@ class LocalStack:
                 clients["logs"].create_log_group(logGroupName=LOG_GROUP)  # restored, on a restart
         else:
             create_resources(template, clients["dynamodb"], clients["logs"], TABLE_NAME)
-        self.router = Router(template, TABLE_NAME, clients, self.moto.activity, store=self.store)
+        self.router = Router(template, TABLE_NAME, clients, self.moto.activity, store=self.store,
+                             sqs=self._client("sqs", moto_endpoint))
         bus_clients = {n: self._client(n, moto_endpoint) for n in ("events", "sqs", "scheduler")}
         self.bus = LocalBus(template, self.router, bus_clients, self._set_env).start()
         # Jobs reach the emulated AWS services through the front port, like any client.

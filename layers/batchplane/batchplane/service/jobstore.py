@@ -69,6 +69,10 @@ class JobStore:
     def get(self, job_id: str) -> Item | None:
         return self.store.get(job_pk(job_id), JOB_SK)
 
+    def get_many(self, job_ids: list[str]) -> list[Item]:
+        """The jobs of these ids that exist, in no particular order."""
+        return self.store.batch_get([(job_pk(j), JOB_SK) for j in job_ids]) if job_ids else []
+
     def save(self, item: Item) -> None:
         """Compare-and-swap the job; ConflictError if it changed since it was read."""
         ops = self.save_ops(item)

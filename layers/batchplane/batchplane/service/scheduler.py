@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..clock import now_ms
-from ..domain import capacity, compute, scheduling
+from ..domain import arrays, capacity, compute, scheduling
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
+from .arrays import Arrays
 from .attempts import Attempts
 from .dependencies import Dependencies
 from .jobstore import JobStore, mvcpus
@@ -39,8 +40,10 @@ MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still ta
 
 
 class Scheduler:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher, dependencies: Dependencies) -> None:
+    def __init__(self, store: DynamoStore, launcher: TaskLauncher, dependencies: Dependencies,
+                 arrays: Arrays | None = None) -> None:
         self.store = store
+        self.arrays = arrays
         self.jobs = JobStore(store)
         self.resources = Resources(store)
         self.attempts = Attempts(store)
@@ -195,7 +198,35 @@ class Scheduler:
             if q.get("jobStateTimeLimitActions"):
                 for item in self.jobs.queued(name, rules.RUNNABLE, RUNNABLE_WINDOW):
                     self._apply_time_limit(item, q["jobStateTimeLimitActions"], now)
+            for item in self.jobs.queued(name, rules.PENDING, 1000):
+                if _waited_ms(item, now) >= RECONCILE_AFTER_MS:
+                    self._settle_pending(item)
         self._reconcile(aged)
+
+    def _settle_pending(self, item: Item) -> None:
+        """A job PENDING for long whose wait may be over though no record said so: the
+        stream mappings drop a record after their retries, and dependency release and an
+        array's settling come only from the stream. Releases each edge of a dependency that
+        ended, readies a job that waits for nothing, settles an array parent whose
+        children all ended. Each step is idempotent: one the stream did take changes
+        nothing."""
+        doc = item.doc
+        job_id = doc["jobId"]
+        props = doc.get("arrayProperties") or {}
+        if "size" in props and "index" not in props:  # an array parent
+            fanout = str(item.extra.get("fanout") or "")
+            if fanout.endswith(":done") and self.arrays is not None:
+                self.arrays.settle(job_id)
+            elif not fanout and not int(item.extra.get("waiting", 0)):
+                self.dependencies.ready(job_id)
+            return
+        deps = (doc.get("dependsOn") or []) if "index" in props else arrays.parent_dependencies(doc)
+        found = {d.doc["jobId"]: d for d in self.jobs.get_many([d["jobId"] for d in deps if "jobId" in d])}
+        ended = [d for d in deps if d.get("jobId") in found and found[d["jobId"]].doc["status"] in rules.TERMINAL]
+        if ended:
+            log.warning("%s waits for jobs that ended: releasing %d edges no record released", job_id, len(ended))
+            self.dependencies.link(job_id, ended)  # writes a missing edge, releases each
+        self.dependencies.ready(job_id)
 
     def recover(self) -> None:
         """After the control plane itself stopped and started again (local mode on its data
