@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from .support import Raw
+from .support import Env, Raw
 from .test_resources import client_error
 
 # -- CancelJob / TerminateJob of a job batchplane does not know ---------------------------
@@ -32,3 +33,24 @@ def test_stopping_an_unknown_job_answers_200_and_an_empty_body(
     assert (resp.status, resp.json) == (200, {})
     # The request itself must still be well formed.
     client_error(getattr(batch, operation), "reason", jobId=str(uuid.uuid4()), reason="")
+
+
+# -- x-amzn-RequestId on every response ---------------------------------------------------
+
+
+def test_every_response_carries_a_request_id(batch: Any, env: Env, raw: Callable[..., Raw]) -> None:
+    """boto3 reads ResponseMetadata.RequestId from x-amzn-RequestId; AWS sends one on every
+    answer, success or error, and every request has its own."""
+    ok = batch.describe_job_queues(jobQueues=[env.queue])
+    again = batch.describe_job_queues(jobQueues=[env.queue])
+    with pytest.raises(ClientError) as info:
+        batch.describe_jobs(jobs=[])
+    ids = [ok["ResponseMetadata"].get("RequestId"), again["ResponseMetadata"].get("RequestId"),
+           info.value.response["ResponseMetadata"].get("RequestId")]
+    assert all(ids) and len(set(ids)) == 3, ids
+    assert info.value.response["Error"]["Code"] == "ClientException"
+    # Raw HTTP: an unknown operation, a route that does not exist, a bad body, tags.
+    for resp in (raw("/v1/nosuchoperation", {}), raw("/v1/describejobs", "{not json"),
+                 raw("/v1/a/b/c", {}), raw(f"/v1/tags/{uuid.uuid4()}", method="GET"),
+                 raw("/v1/describejobqueues", {})):
+        assert resp.headers.get("x-amzn-requestid"), (resp.status, resp.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +33,8 @@ class _Resolver(APIGatewayRestResolver):
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with self._lock:
-            return super().resolve(event, context)
+            response = super().resolve(event, context)
+        return _with_request_id(response, event)
 
     @contextlib.contextmanager
     def unlocked(self) -> Iterator[None]:
@@ -49,6 +51,21 @@ class _Resolver(APIGatewayRestResolver):
             BaseRouter.current_event, BaseRouter.lambda_context = saved[0], saved[1]
             self.context.clear()
             self.context.update(saved[2])
+
+
+REQUEST_ID_HEADER = "x-amzn-RequestId"
+
+
+def _with_request_id(response: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """Every answer, success or error, names its request as AWS does: boto3 reads
+    ``ResponseMetadata.RequestId`` from x-amzn-RequestId. The id is API Gateway's own
+    (requestContext.requestId), which its access logs and the handler's logs also carry."""
+    request_id = (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
+    if "multiValueHeaders" in response:  # the REST API (v1) proxy shape powertools answers
+        response["multiValueHeaders"] = {**(response["multiValueHeaders"] or {}), REQUEST_ID_HEADER: [request_id]}
+    else:
+        response["headers"] = {**(response.get("headers") or {}), REQUEST_ID_HEADER: request_id}
+    return response
 
 
 app = _Resolver(strip_prefixes=["/prod"])
