@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .support import Env, Raw
+from .support import Env, Raw, ec2_resources, uniq
 from .test_resources import client_error
 
 # -- CancelJob / TerminateJob of a job batchplane does not know ---------------------------
@@ -54,3 +54,32 @@ def test_every_response_carries_a_request_id(batch: Any, env: Env, raw: Callable
                  raw("/v1/a/b/c", {}), raw(f"/v1/tags/{uuid.uuid4()}", method="GET"),
                  raw("/v1/describejobqueues", {})):
         assert resp.headers.get("x-amzn-requestid"), (resp.status, resp.headers)
+
+
+# -- instance types the catalog does not know ----------------------------------------------
+
+
+def test_unknown_instance_types_are_refused(batch: Any) -> None:
+    """AWS refuses CreateComputeEnvironment with an instance type it does not offer
+    ("Instance type can only be one of [...]"); batchplane accepted it and its jobs then
+    waited RUNNABLE for ever."""
+    for types in (["unknown"], ["m5", "m5.huge"], ["optimal", "zz9"]):
+        bad = next(t for t in types if t in ("unknown", "m5.huge", "zz9"))
+        message = client_error(
+            batch.create_compute_environment, bad, "instanceTypes",
+            computeEnvironmentName=uniq("badtype"), type="MANAGED",
+            computeResources=ec2_resources(instanceTypes=types),
+        )
+        assert "optimal" in message  # says what would do
+    name = uniq("goodtype")
+    for types in (["optimal"], ["default_x86_64"], ["m5"], ["c5.xlarge", "r6i"]):
+        batch.create_compute_environment(
+            computeEnvironmentName=f"{name}-{len(types)}-{types[0].replace('.', '-')}", type="MANAGED",
+            state="DISABLED", computeResources=ec2_resources(instanceTypes=types),
+        )
+    ce = f"{name}-1-m5"
+    client_error(batch.update_compute_environment, "unknown", computeEnvironment=ce,
+                 computeResources={"instanceTypes": ["unknown"]})
+    batch.update_compute_environment(computeEnvironment=ce, computeResources={"instanceTypes": ["c5"]})
+    found = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
+    assert found["computeResources"]["instanceTypes"] == ["c5"]

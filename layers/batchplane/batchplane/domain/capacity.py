@@ -49,6 +49,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import ClientException
 from . import compute, jobdefs
 
 CATALOG_PATH = Path(__file__).resolve().parents[1] / "data" / "instances.json"
@@ -162,6 +163,20 @@ class Catalog:
 def default_catalog() -> Catalog:
     """data/instances.json, read once per process."""
     return Catalog.from_json(json.loads(CATALOG_PATH.read_text()))
+
+
+def check_instance_types(entries: list[str], catalog: Catalog) -> None:
+    """Refuse ``instanceTypes`` entries that name nothing batchplane can launch, as AWS
+    refuses types it does not offer ("Instance type can only be one of [...]"): an
+    environment of unknown types would leave its jobs RUNNABLE for ever."""
+    unknown = catalog.resolve(entries)[1]
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        raise ClientException(
+            f"computeResources.instanceTypes: {names} {'is' if len(unknown) == 1 else 'are'} not "
+            f"an instance type or family batchplane can launch. Use a family ({_families(catalog)}), "
+            f"a size of one such as m5.xlarge, or {' / '.join(sorted(catalog.keywords))}."
+        )
 
 
 def instance_types(ce: dict[str, Any], catalog: Catalog) -> tuple[InstanceType, ...] | None:
@@ -411,6 +426,7 @@ __all__ = [
     "Shape",
     "Waiting",
     "assign",
+    "check_instance_types",
     "choose_types",
     "default_catalog",
     "occupied_vcpus",

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from .. import arns
-from ..domain import compute, jobdefs, policies, queues
+from ..domain import capacity, compute, jobdefs, policies, queues
 from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
@@ -67,6 +67,8 @@ class Resources:
     def create_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("computeEnvironmentName")
         doc = compute.create(request, arns.compute_environment_arn(str(name)))
+        if compute.provisioned(doc):
+            capacity.check_instance_types(doc["computeResources"]["instanceTypes"], capacity.default_catalog())
         if self._get("CE", doc["computeEnvironmentName"]) is not None:
             raise ClientException(f"Compute environment {doc['computeEnvironmentName']} already exists.")
         if self.provisioner is not None:
@@ -98,6 +100,12 @@ class Resources:
             raise ClientException("computeEnvironment is required.")
         item = self.compute_environment(ref)
         item.doc = compute.update(item.doc, request)
+        changed_types = (request.get("computeResources") or {}).get("instanceTypes")
+        if changed_types is not None and compute.provisioned(item.doc):
+            # Only the types this call sets: an environment stored before this check
+            # stays updatable.
+            capacity.check_instance_types(item.doc["computeResources"]["instanceTypes"],
+                                          capacity.default_catalog())
         self._replace(item, "Compute environment")
         return {"computeEnvironmentName": item.doc["computeEnvironmentName"],
                 "computeEnvironmentArn": item.doc["computeEnvironmentArn"]}
