@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .support import Env, Raw, ec2_resources, uniq
+from .support import Env, Raw, ec2_resources, uniq, wait_done, wait_status
+from .support import describe as describe_one
 from .test_resources import client_error
 
 # -- CancelJob / TerminateJob of a job batchplane does not know ---------------------------
@@ -83,3 +84,48 @@ def test_unknown_instance_types_are_refused(batch: Any) -> None:
     batch.update_compute_environment(computeEnvironment=ce, computeResources={"instanceTypes": ["c5"]})
     found = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]
     assert found["computeResources"]["instanceTypes"] == ["c5"]
+
+
+# -- array dependency types on a job that is not an array ----------------------------------
+
+
+def test_array_dependency_types_on_a_plain_job_are_plain_dependencies(batch: Any, env: Env) -> None:
+    """AWS accepts SEQUENTIAL and N_TO_N on a job that is not an array; they only mean
+    something for arrays. N_TO_N with a jobId waits for that job as a plain dependency
+    would; SEQUENTIAL without one waits for nothing. DescribeJobs shows dependsOn as
+    submitted."""
+    first = batch.submit_job(
+        jobName=uniq("first"), jobQueue=env.queue, jobDefinition=env.jobdef,
+        containerOverrides={"command": ["sh", "-c", "sleep 1"]},
+    )["jobId"]
+    after = batch.submit_job(
+        jobName=uniq("n2n"), jobQueue=env.queue, jobDefinition=env.jobdef,
+        dependsOn=[{"jobId": first, "type": "N_TO_N"}],
+    )["jobId"]
+    alone = batch.submit_job(
+        jobName=uniq("seq"), jobQueue=env.queue, jobDefinition=env.jobdef,
+        dependsOn=[{"type": "SEQUENTIAL"}],
+    )["jobId"]
+    job = wait_status(batch, after, "PENDING", "SUCCEEDED", "FAILED")
+    assert job["dependsOn"] == [{"jobId": first, "type": "N_TO_N"}]
+    if job["status"] == "PENDING":  # it waits while the first job runs
+        assert wait_done(batch, first, timeout=30)["status"] == "SUCCEEDED"
+    done = wait_done(batch, after, timeout=30)
+    assert done["status"] == "SUCCEEDED"
+    assert done["startedAt"] >= describe_one(batch, first)["stoppedAt"]
+    ran = wait_done(batch, alone, timeout=30)
+    assert ran["status"] == "SUCCEEDED" and ran["dependsOn"] == [{"type": "SEQUENTIAL"}]
+
+    failing = batch.submit_job(
+        jobName=uniq("fails"), jobQueue=env.queue, jobDefinition=env.jobdef,
+        containerOverrides={"command": ["sh", "-c", "exit 4"]},
+    )["jobId"]
+    for kind in ("N_TO_N", "SEQUENTIAL"):
+        dependent = batch.submit_job(
+            jobName=uniq("dep"), jobQueue=env.queue, jobDefinition=env.jobdef,
+            dependsOn=[{"jobId": failing, "type": kind}],
+        )["jobId"]
+        ended = wait_done(batch, dependent, timeout=30)
+        assert (ended["status"], ended["statusReason"]) == ("FAILED", "Dependent Job failed"), kind
+    client_error(batch.submit_job, "does not exist", jobName=uniq("x"), jobQueue=env.queue,
+                 jobDefinition=env.jobdef, dependsOn=[{"jobId": str(uuid.uuid4()), "type": "N_TO_N"}])

@@ -31,10 +31,21 @@ def test_dependency_types_and_their_rules() -> None:
                     {"jobId": "c", "type": "ANY_OUTCOME"}]
 
 
+def test_array_types_on_a_plain_job_are_plain_dependencies() -> None:
+    """AWS accepts SEQUENTIAL and N_TO_N on a job that is not an array: it waits for the
+    job named, and a SEQUENTIAL without one waits for nothing."""
+    given = [{"type": "SEQUENTIAL"}, {"jobId": "a", "type": "N_TO_N"}, {"jobId": "b", "type": "SEQUENTIAL"},
+             {"type": "SEQUENTIAL"}]
+    deps = arrays.dependencies({"dependsOn": given}, None)
+    assert deps == given
+    assert arrays.parent_dependencies({"dependsOn": deps}) == [
+        {"jobId": "a", "type": "N_TO_N"}, {"jobId": "b", "type": "SEQUENTIAL"}]
+    parent = {"dependsOn": deps[:2], "arrayProperties": {"size": 3}}
+    assert arrays.parent_dependencies(parent) == []  # an array leaves them to its children
+
+
 @pytest.mark.parametrize(("deps", "size", "words"), [
-    ([{"type": "SEQUENTIAL"}], None, "SEQUENTIAL"),
     ([{"jobId": "a", "type": "SEQUENTIAL"}], 3, "SEQUENTIAL"),
-    ([{"jobId": "a", "type": "N_TO_N"}], None, "N_TO_N"),
     ([{"type": "N_TO_N"}], 3, "jobId"),
     ([{"jobId": "a", "type": "LATER"}], None, "type"),
     ([{"jobId": ""}], None, "jobId"),
@@ -60,7 +71,7 @@ def test_n_to_n_needs_same_size_arrays() -> None:
 def test_children_get_per_child_edges() -> None:
     parent = {"jobId": "p", "dependsOn": [{"type": "SEQUENTIAL"}, {"jobId": "q", "type": "N_TO_N"},
                                           {"jobId": "x"}], "container": {}, "attempts": [],
-              "status": "PENDING", "statusReason": "r"}
+              "status": "PENDING", "statusReason": "r", "arrayProperties": {"size": 3}}
     first = arrays.child_doc(parent, 0, "arn:0")
     assert first["dependsOn"] == [{"jobId": "q:0", "type": "N_TO_N"}]
     third = arrays.child_doc(parent, 2, "arn:2")

@@ -9,6 +9,10 @@ succeeded. Dependencies:
 * ``{"type": "SEQUENTIAL"}`` on an array: child i waits for child i-1.
 * ``{"jobId": X, "type": "ANY_OUTCOME"}`` (beyond AWS Batch): wait for X to finish,
   whatever its outcome ("run the cleanup even if the step failed").
+
+AWS accepts SEQUENTIAL and N_TO_N on a job that is not an array too, where they mean
+nothing of their own: such a job waits for the jobId it names as for a plain
+dependency, and a SEQUENTIAL without a jobId waits for nothing.
 """
 
 from __future__ import annotations
@@ -80,22 +84,18 @@ def dependencies(request: dict[str, Any], size: int | None) -> list[dict[str, st
             raise ClientException(
                 f"dependsOn type must be one of {', '.join(DEPENDENCY_TYPES)}; got {kind!r}."
             )
-        if kind == SEQUENTIAL:
-            if size is None:
-                raise ClientException("A SEQUENTIAL dependency applies only to array jobs.")
+        if kind == SEQUENTIAL and (size is not None or not dep.get("jobId")):
             if dep.get("jobId"):
                 raise ClientException("A SEQUENTIAL dependency takes no jobId: child i waits for child i-1.")
             out.append({"type": SEQUENTIAL})
             continue
         if not isinstance(dep.get("jobId"), str) or not dep["jobId"]:
             raise ClientException("Each dependsOn entry needs jobId (except type SEQUENTIAL).")
-        if kind == N_TO_N and size is None:
-            raise ClientException("An N_TO_N dependency applies only to array jobs.")
         entry = {"jobId": dep["jobId"]}
         if kind:
             entry["type"] = kind
         out.append(entry)
-    if sum(1 for d in out if d.get("type") == SEQUENTIAL) > 1:
+    if size is not None and sum(1 for d in out if d.get("type") == SEQUENTIAL) > 1:
         raise ClientException("dependsOn can list SEQUENTIAL once.")
     return out
 
@@ -136,8 +136,13 @@ def child_dependencies(parent: dict[str, Any], index: int) -> list[dict[str, str
 
 
 def parent_dependencies(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """The dependencies a job (or array parent) waits for before it runs (or fans out)."""
-    return [d for d in doc.get("dependsOn") or [] if d.get("type") not in (SEQUENTIAL, N_TO_N)]
+    """The dependencies a job (or array parent) waits for before it runs (or fans out).
+    An array parent leaves SEQUENTIAL and N_TO_N to its children; any other job waits for
+    every job it names, whatever the type."""
+    deps = doc.get("dependsOn") or []
+    if "size" in (doc.get("arrayProperties") or {}):
+        return [d for d in deps if d.get("type") not in (SEQUENTIAL, N_TO_N)]
+    return [d for d in deps if d.get("jobId")]
 
 
 def chunks(size: int, chunk: int = CHUNK) -> list[dict[str, int]]:

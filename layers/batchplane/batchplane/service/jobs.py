@@ -116,8 +116,7 @@ class Jobs:
                 continue
             if dep["jobId"] not in found:
                 raise ClientException(f"dependsOn names job {dep['jobId']}, which does not exist.")
-            if dep.get("type") == arrays.N_TO_N:
-                assert size is not None
+            if dep.get("type") == arrays.N_TO_N and size is not None:
                 arrays.check_n_to_n(dep["jobId"], found[dep["jobId"]], size)
 
     def _check_share(self, request: dict[str, Any], queue: dict[str, Any]) -> None:
