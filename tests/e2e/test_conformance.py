@@ -129,3 +129,54 @@ def test_array_dependency_types_on_a_plain_job_are_plain_dependencies(batch: Any
         assert (ended["status"], ended["statusReason"]) == ("FAILED", "Dependent Job failed"), kind
     client_error(batch.submit_job, "does not exist", jobName=uniq("x"), jobQueue=env.queue,
                  jobDefinition=env.jobdef, dependsOn=[{"jobId": str(uuid.uuid4()), "type": "N_TO_N"}])
+
+
+# -- values a process cannot be given --------------------------------------------------------
+
+_UNPASSABLE = [
+    # (containerProperties / containerOverrides fragment, words of the message)
+    ({"environment": [{"name": "GOOD", "value": "a\x00b"}]}, ["environment", "GOOD", "NUL"]),
+    ({"environment": [{"name": "BA\x00D", "value": "v"}]}, ["environment", "NUL"]),
+    ({"environment": [{"name": "A=B", "value": "v"}]}, ["environment", "="]),
+    ({"environment": [{"name": "", "value": "v"}]}, ["environment", "name"]),
+    ({"environment": [{"name": "SURR", "value": "x\ud800"}]}, ["environment", "SURR", "surrogate"]),
+    ({"environment": [{"name": "\udfff", "value": "v"}]}, ["environment", "surrogate"]),
+    ({"command": ["echo", "a\x00b"]}, ["command", "NUL"]),
+    ({"command": ["echo", "\ud800"]}, ["command", "surrogate"]),
+]
+
+
+@pytest.mark.parametrize(("fragment", "words"), _UNPASSABLE,
+                         ids=["env-value-nul", "env-name-nul", "env-name-equals", "env-name-empty",
+                              "env-value-surrogate", "env-name-surrogate", "command-nul",
+                              "command-surrogate"])
+def test_values_no_process_can_take_are_refused(
+    batch: Any, env: Env, fragment: dict[str, Any], words: list[str]
+) -> None:
+    """A NUL ends a C string and a lone surrogate is not Unicode: neither can be put in a
+    process's argv or environment, and '=' separates an environment name from its value
+    (ECS, and Docker under it, refuse such a container). Refused up front, in
+    RegisterJobDefinition and in SubmitJob's containerOverrides, with the field named."""
+    name = uniq("unpassable")
+    client_error(
+        batch.register_job_definition, *words, jobDefinitionName=name, type="container",
+        containerProperties={
+            "image": "busybox", "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+            **fragment,
+        },
+    )
+    assert batch.describe_job_definitions(jobDefinitionName=name)["jobDefinitions"] == []
+    job_name = uniq("unpassable")
+    client_error(batch.submit_job, *words, jobName=job_name, jobQueue=env.held_queue,
+                 jobDefinition=env.jobdef, containerOverrides=fragment)
+    listed = batch.list_jobs(jobQueue=env.held_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}])
+    assert listed["jobSummaryList"] == []
+
+
+def test_parameters_that_reach_the_command_are_checked_too(batch: Any, env: Env) -> None:
+    """Ref:: placeholders put parameters into the command, so their values obey the same rule."""
+    client_error(batch.submit_job, "parameters", "NUL", jobName=uniq("p"), jobQueue=env.held_queue,
+                 jobDefinition=env.jobdef, parameters={"p": "a\x00"})
+    client_error(batch.submit_job, "parameters", "surrogate", jobName=uniq("p"), jobQueue=env.held_queue,
+                 jobDefinition=env.jobdef, parameters={"p": "\ud800"})

@@ -154,3 +154,23 @@ def test_reject_extra_lists_every_unknown_key() -> None:
 
 def test_one_of_lists_the_choices() -> None:
     _rejects(lambda: checks.one_of("X", ("A", "B"), "state"), "state", "A, B", "'X'")
+
+
+@given(st.text())
+def test_process_text_takes_exactly_the_text_a_process_can_be_given(text: str) -> None:
+    """Refused exactly when the text holds a NUL or a lone surrogate (it cannot be encoded)."""
+    try:
+        text.encode("utf-8")
+        passable = "\0" not in text
+    except UnicodeEncodeError:
+        passable = False
+    if passable:
+        assert checks.process_text(text, "v") == text
+    else:
+        _rejects(lambda: checks.process_text(text, "field"), "field")
+
+
+def test_arguments_name_the_element() -> None:
+    assert checks.arguments(["a", "b"], "command") == ["a", "b"]
+    assert "command[1]" in _rejects(lambda: checks.arguments(["a", "b\0"], "command"), "NUL")
+    assert "position 2" in _rejects(lambda: checks.arguments(["ab\udc80"], "command"), "surrogate")

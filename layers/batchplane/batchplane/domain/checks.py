@@ -10,6 +10,9 @@ from ..errors import ClientException
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_TAGS = 50
+# A surrogate code point left in a str after JSON decoding has no partner: json.loads
+# joins every valid pair into one character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def name(value: Any, what: str) -> str:
@@ -71,6 +74,32 @@ def strings(value: Any, what: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ClientException(f"{what} must be a list of strings.")
     return list(value)
+
+
+def process_text(value: str, what: str) -> str:
+    """A string a process can be given (an argv element, an environment name or value):
+    a NUL would end it early, and a lone surrogate is not Unicode, so neither can be
+    passed on."""
+    if "\0" in value:
+        raise ClientException(
+            f"{what} contains a NUL character (\\u0000) at position {value.index(chr(0))}, which "
+            "cannot be passed to a process: remove it."
+        )
+    lone = _SURROGATE.search(value)
+    if lone:
+        raise ClientException(
+            f"{what} contains a lone surrogate (\\u{ord(lone.group()):04x}) at position "
+            f"{lone.start()}, which is not valid Unicode: send the text as valid UTF-8."
+        )
+    return value
+
+
+def arguments(value: Any, what: str) -> list[str]:
+    """A command: a list of strings each a process can be given."""
+    out = strings(value, what)
+    for i, arg in enumerate(out):
+        process_text(arg, f"{what}[{i}]")
+    return out
 
 
 def reject_extra(given: dict[str, Any], allowed: set[str], what: str) -> None:

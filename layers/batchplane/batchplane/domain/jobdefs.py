@@ -121,9 +121,19 @@ def environment(value: Any, what: str) -> list[dict[str, str]]:
         return []
     if not isinstance(value, list):
         raise ClientException(f"{what} must be a list of {{name, value}}.")
-    for var in value:
-        if not isinstance(var, dict) or not isinstance(var.get("name"), str):
-            raise ClientException(f"Each {what} entry needs a name.")
+    for i, var in enumerate(value):
+        if not isinstance(var, dict) or not isinstance(var.get("name"), str) or not var["name"]:
+            raise ClientException(f"Each {what} entry needs a name; {what}[{i}] has none.")
+        checks.process_text(var["name"], f"{what}[{i}].name")
+        if "=" in var["name"]:
+            raise ClientException(
+                f"{what}[{i}].name {var['name']!r} contains '=', which separates an environment "
+                "variable's name from its value: use a name without '='."
+            )
+        if var.get("value") is not None:
+            if not isinstance(var["value"], str):
+                raise ClientException(f"{what} variable {var['name']} must have a string value.")
+            checks.process_text(var["value"], f"{what} variable {var['name']!r} value")
         if var["name"].startswith("AWS_BATCH"):
             raise ClientException(
                 f"{what} variable {var['name']} is reserved: names starting with AWS_BATCH "
@@ -141,13 +151,23 @@ def requirements(container: dict[str, Any]) -> dict[str, float]:
     return found
 
 
+def parameters(value: Any) -> dict[str, str]:
+    """Parameters: strings, which Ref:: placeholders put into the command."""
+    params = value or {}
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise ClientException("parameters must be a map of strings to strings.")
+    for key, text in params.items():
+        checks.process_text(text, f"parameters value of {key!r}")
+    return params
+
+
 def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ClientException("containerProperties is required for a container job definition.")
     props = copy.deepcopy(value)
     if not isinstance(props.get("image"), str) or not props["image"]:
         raise ClientException("containerProperties.image is required.")
-    props["command"] = checks.strings(props.get("command"), "containerProperties.command")
+    props["command"] = checks.arguments(props.get("command"), "containerProperties.command")
     props["environment"] = environment(props.get("environment"), "containerProperties.environment")
     props["resourceRequirements"] = resource_requirements(
         props.get("resourceRequirements"), "containerProperties.resourceRequirements"
@@ -219,9 +239,7 @@ def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]
             raise ClientException(
                 f"{unsupported} is not supported: use containerProperties (type container)."
             )
-    params = request.get("parameters") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-        raise ClientException("parameters must be a map of strings to strings.")
+    params = parameters(request.get("parameters"))
     doc: dict[str, Any] = {
         "jobDefinitionName": name,
         "jobDefinitionArn": arn,

@@ -84,15 +84,13 @@ def validate_submit(request: dict[str, Any]) -> None:
     for key in ("jobQueue", "jobDefinition"):
         if not isinstance(request.get(key), str) or not request[key]:
             raise ClientException(f"{key} is required.")
-    params = request.get("parameters") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-        raise ClientException("parameters must be a map of strings to strings.")
+    jobdefs.parameters(request.get("parameters"))
     if "schedulingPriorityOverride" in request:
         checks.int_range(request["schedulingPriorityOverride"], 0, 9999, "schedulingPriorityOverride")
     overrides = request.get("containerOverrides") or {}
     if not isinstance(overrides, dict):
         raise ClientException("containerOverrides must be an object.")
-    checks.strings(overrides.get("command"), "containerOverrides.command")
+    checks.arguments(overrides.get("command"), "containerOverrides.command")
     jobdefs.environment(overrides.get("environment"), "containerOverrides.environment")
     jobdefs.resource_requirements(
         overrides.get("resourceRequirements"), "containerOverrides.resourceRequirements"
