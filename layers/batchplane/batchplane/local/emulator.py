@@ -147,6 +147,23 @@ class _Dispatcher(DomainDispatcherApplication):
         return self._backends[host]
 
 
+def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """Run one request through a WSGI app: its status and headers, and its whole body."""
+    response: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+        response.update(status=status, headers=headers)
+        return lambda data: response.setdefault("written", []).append(data)
+
+    chunks = app(environ, start_response)
+    try:
+        data = b"".join([*response.get("written", []), *chunks])
+    finally:
+        if hasattr(chunks, "close"):
+            chunks.close()
+    return response, data
+
+
 class _Raw(io.BytesIO):
     """A response body as botocore reads it from urllib3."""
 
@@ -182,19 +199,8 @@ class _Handler(WSGIRequestHandler):
         environ.pop("wsgi.input_terminated", None)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         self.environ = environ
-        response: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
-            response.update(status=status, headers=headers)
-            return lambda data: response.setdefault("written", []).append(data)
-
         try:
-            chunks = self.server.app(environ, start_response)
-            try:
-                data = b"".join([*response.get("written", []), *chunks])
-            finally:
-                if hasattr(chunks, "close"):
-                    chunks.close()
+            response, data = _call(self.server.app, environ)
         except Exception:  # noqa: BLE001 - a 500, as werkzeug answers a crashed app
             log.exception("moto failed on %s %s", self.command, self.path)
             response = {"status": "500 Internal Server Error", "headers": [("Content-Type", "text/plain")]}
@@ -272,18 +278,7 @@ class Emulator:
             elif name != "CONTENT_LENGTH":
                 environ[f"HTTP_{name}"] = value
         environ.setdefault("HTTP_HOST", url.netloc)
-        response: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
-            response.update(status=status, headers=headers)
-            return lambda data: response.setdefault("written", []).append(data)
-
-        chunks = self.server.app(environ, start_response)
-        try:
-            data = b"".join([*response.get("written", []), *chunks])
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
+        response, data = _call(self.server.app, environ)
         headers = HTTPHeaders()
         for key, value in response["headers"]:
             headers[key] = value
