@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
+import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from .. import arns
@@ -171,30 +174,72 @@ class Jobs:
         queue = self.resources.job_queue(request["jobQueue"]).doc["jobQueueName"]
         limit = _page_size(request.get("maxResults"), 100, 1000)
         filters = _filters(request.get("filters"))
-        if filters:
-            statuses = LIST_STATUSES
-        else:
-            status = request.get("jobStatus") or rules.RUNNING
+        status = request.get("jobStatus")
+        if status is not None:
             checks.one_of(status, LIST_STATUSES, "jobStatus")
-            statuses = (status,)
-        position = _decode_position(request.get("nextToken"), len(statuses))
-        # A job that moves to a later status while this call reads the partitions one by
-        # one is read twice; one answer lists it once.
-        summaries: dict[str, dict[str, Any]] = {}
-        index, token = position
-        while index < len(statuses) and len(summaries) < limit:
-            items, token = self.store.query_index(
-                listing(queue, statuses[index]), limit=limit - len(summaries), token=token
-            )
-            for i in items:
-                if _matches(i.doc, filters):
-                    summaries.setdefault(i.doc["jobId"], rules.summary(i.doc))
-            if token is None:
-                index += 1
-        out: dict[str, Any] = {"jobSummaryList": list(summaries.values())}
-        if index < len(statuses):
-            out["nextToken"] = json.dumps({"s": index, "t": token})
+        if filters:
+            # jobStatus is ignored with filters, except beside SHARE_IDENTIFIER (AWS).
+            share_only = all(name == "SHARE_IDENTIFIER" for name, _ in filters)
+            statuses = (status,) if status and share_only else LIST_STATUSES
+            return self._list_newest_first(queue, statuses, filters, limit, request.get("nextToken"))
+        # One status: in the order the scheduler takes the jobs (retried RUNNABLE jobs
+        # first, then oldest first). AWS documents no order for it; new jobs come last,
+        # so paging with nextToken while jobs are submitted misses none and repeats none.
+        token = request.get("nextToken")
+        if token is not None and not isinstance(token, str):
+            raise ClientException(_BAD_TOKEN)
+        items, after = self.store.query_index(listing(queue, status or rules.RUNNING), limit=limit,
+                                              token=token or None)
+        out: dict[str, Any] = {"jobSummaryList": [rules.summary(i.doc) for i in items]}
+        if after is not None:
+            out["nextToken"] = after
         return out
+
+    def _list_newest_first(self, queue: str, statuses: tuple[str, ...], filters: list[tuple[str, list[str]]],
+                           limit: int, token: Any) -> dict[str, Any]:
+        """ListJobs with filters: the queue's matching jobs of ``statuses``, sorted by
+        createdAt, newest first, as AWS documents. Each status partition is read newest
+        first and the partitions merged; the nextToken is the (createdAt, jobId) of the
+        last job listed, and the next page lists only older jobs: jobs submitted while
+        a caller pages come before its first page, so they are never listed on a later
+        page, and no job is listed twice."""
+        before = _decode_cursor(token)
+        streams = [self._newest_first(queue, status, rank, before, limit + 1)
+                   for status in statuses for rank in _RANKS.get(status, ("1",))]
+        summaries: dict[str, dict[str, Any]] = {}
+        last = None
+        more = False
+        for key, item in heapq.merge(*streams, key=lambda pair: pair[0], reverse=True):
+            # A job that moved to another status while the partitions were read is read
+            # twice, with the same key: one answer lists it once.
+            if item.doc["jobId"] in summaries or not _matches(item.doc, filters):
+                continue
+            if len(summaries) == limit:
+                more = True
+                break
+            summaries[item.doc["jobId"]] = rules.summary(item.doc)
+            last = key
+        out: dict[str, Any] = {"jobSummaryList": list(summaries.values())}
+        if more and last is not None:
+            out["nextToken"] = json.dumps({"before": last})
+        return out
+
+    def _newest_first(self, queue: str, status: str, rank: str, before: str | None,
+                      page: int) -> Iterator[tuple[str, Item]]:
+        """One listing partition's jobs of one rank, newest first, each with its sort key
+        ``createdAt#jobId`` (the partition's gsi1sk without its rank), older than
+        ``before`` if given."""
+        high = rank + (before if before is not None else "~")
+        token = None
+        while True:
+            items, token = self.store.query_index(listing(queue, status), limit=page, token=token,
+                                                  between=(rank, high), forward=False)
+            for item in items:
+                key = f"{item.doc['createdAt']:013d}#{item.doc['jobId']}"
+                if before is None or key < before:
+                    yield key, item
+            if token is None:
+                return
 
     def _list_children(self, request: dict[str, Any]) -> dict[str, Any]:
         parent = self.jobs.get(arns.name_from(request["arrayJobId"], "job"))
@@ -369,14 +414,21 @@ def _matches(doc: dict[str, Any], filters: list[tuple[str, list[str]]]) -> bool:
     return True
 
 
-def _decode_position(token: Any, n: int) -> tuple[int, str | None]:
-    if not token:
-        return 0, None
+_BAD_TOKEN = "The nextToken is not valid: use the value ListJobs returned."
+# The ranks of a listing partition's sort keys (JobStore._index): a RUNNABLE job whose
+# attempt is retried sorts first (rank 0), at the front of its queue; others are rank 1.
+_RANKS = {rules.RUNNABLE: ("0", "1")}
+_CURSOR = re.compile(r"[0-9]{13}#[0-9A-Za-z:_-]{1,200}")
+
+
+def _decode_cursor(token: Any) -> str | None:
+    """The sort key a filtered listing continues below (see ``_list_newest_first``)."""
+    if token is None or token == "":
+        return None
     try:
-        pos = json.loads(token)
-        index, inner = int(pos["s"]), pos["t"]
+        cursor = json.loads(token)["before"] if isinstance(token, str) else None
     except (ValueError, TypeError, KeyError) as e:
-        raise ClientException("The nextToken is not valid: use the value ListJobs returned.") from e
-    if not 0 <= index < n or (inner is not None and not isinstance(inner, str)):
-        raise ClientException("The nextToken is not valid: use the value ListJobs returned.")
-    return index, inner
+        raise ClientException(_BAD_TOKEN) from e
+    if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor):
+        raise ClientException(_BAD_TOKEN)
+    return cursor
