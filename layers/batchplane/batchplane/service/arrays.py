@@ -33,15 +33,18 @@ class Arrays:
             return 0
         if action == "materialize":
             if parent.doc["status"] in rules.TERMINAL:
-                return 0  # cancelled while fanning out: create no more children
+                return 0  # ended before this chunk (a parent cancelled by older code)
+            # A cancelled parent still gets every child, cancelled at once below: it ends
+            # only when all of them have, and the counters count each child once, in the
+            # first status its chunk counted it in.
             self._count_chunk(parent.doc, range(start, start + count))
             made = sum(self._materialize(parent, i) for i in range(start, start + count))
             # Cancelled while this chunk ran? The cancel cascade may have passed these
             # indexes before their children existed. Reading the parent after writing them
             # means that either this read sees the cancel or the cascade sees the children.
             parent = self.jobs.get(parent_id) or parent
-            if parent.doc["status"] in rules.TERMINAL:
-                self._cancel_range(parent, start, count, parent.extra.get("fanout") == "terminate")
+            if parent.doc.get("isCancelled"):
+                self._cancel_range(parent, start, count, bool(parent.doc.get("isTerminated")))
             return made
         return self._cancel_range(parent, start, count, action == "terminate")
 
@@ -120,7 +123,8 @@ class Arrays:
     # -- the parent's outcome ---------------------------------------------------------
 
     def settle(self, parent_id: str) -> None:
-        """PENDING -> SUCCEEDED or FAILED once every child ended (called when a child ends)."""
+        """PENDING -> SUCCEEDED or FAILED once every child ended (called when a child ends).
+        A cancelled (or terminated) parent ends FAILED with the reason it was given."""
         while True:
             parent = self.jobs.get(parent_id)
             if parent is None or parent.doc["status"] != rules.PENDING:
@@ -130,7 +134,10 @@ class Arrays:
             if status is None:
                 return
             doc = parent.doc
-            rules.move(doc, status, None if status == rules.SUCCEEDED else "Array Child Job failed")
+            if doc.get("isCancelled"):
+                rules.move(doc, rules.FAILED, doc.get("statusReason") or "Array parent cancelled")
+            else:
+                rules.move(doc, status, None if status == rules.SUCCEEDED else "Array Child Job failed")
             doc["stoppedAt"] = now_ms()
             try:
                 self.jobs.save(parent)

@@ -319,22 +319,55 @@ class Jobs:
             if item is None:
                 # AWS Batch answers 200 and {} for a job it does not know (aws-cli#2551).
                 return {}
+            if _has_children(item):
+                if not parent_cancel_decision(item.doc, reason, terminate):
+                    return {}
+                # The children go the same way, in chunks, by the fan-out workflow; the
+                # parent ends when the last of them has (Arrays.settle).
+                action = "terminate" if terminate else "cancel"
+                item.extra["fanout"] = action
+                try:
+                    self.jobs.save(item)
+                except ConflictError:
+                    continue
+                if self.workflows is not None:
+                    self.workflows.start_array(item.doc["jobId"], action, item.doc["arrayProperties"]["size"])
+                return {}
+            # A job, an array child, or an array parent that has no children yet (still
+            # SUBMITTED, or PENDING on its dependencies): it ends now.
             stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
             if stop_task is None:
                 return {}  # CancelJob leaves STARTING/RUNNING alone; ended jobs stay ended
-            if item.doc.get("arrayProperties", {}).get("size"):
-                # The parent's children go the same way, in chunks, by the fan-out workflow.
-                item.extra["fanout"] = "terminate" if terminate else "cancel"
             try:
                 self.jobs.save(item)
             except ConflictError:
                 continue  # the job moved meanwhile: decide again on its new state
-            if item.extra.get("fanout") in ("cancel", "terminate") and self.workflows is not None:
-                self.workflows.start_array(item.doc["jobId"], item.extra["fanout"],
-                                           item.doc["arrayProperties"]["size"])
             if stop_task and self.launcher:
                 self.launcher.stop(stop_task, reason)
             return {}
+
+
+def _has_children(item: Item) -> bool:
+    """An array parent whose children exist or are being made: its fan-out has begun."""
+    props = item.doc.get("arrayProperties") or {}
+    return "size" in props and "index" not in props and bool(item.extra.get("fanout"))
+
+
+def parent_cancel_decision(doc: dict[str, Any], reason: str, terminate: bool) -> bool:
+    """CancelJob (or TerminateJob) of an array parent that has children, as AWS does it:
+    the children that have not started are cancelled (TerminateJob also stops the running
+    ones) and the parent stays PENDING until every child ended, then ends FAILED with
+    ``reason``. Marks ``doc``; False when nothing changes (it ended, or is already
+    cancelled and this is not a TerminateJob, or is already terminated)."""
+    if doc["status"] in rules.TERMINAL or doc.get("isTerminated"):
+        return False
+    if doc.get("isCancelled") and not terminate:
+        return False
+    doc["isCancelled"] = True
+    if terminate:
+        doc["isTerminated"] = True
+    doc["statusReason"] = reason  # the children's reason too; the parent's when it ends
+    return True
 
 
 def cancel_decision(doc: dict[str, Any], reason: str, terminate: bool, now: int) -> str | None:
