@@ -12,6 +12,9 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     arrays = services().arrays
+    if event.get("phase") == "failed":
+        services().jobs.fanout_failed(event["parentId"], event["action"], event.get("error") or {})
+        return {"recorded": True}
     if event.get("phase") == "done":
         arrays.finish_fanout(event["parentId"], event["action"])
         return {"done": True}

@@ -606,3 +606,18 @@ def test_the_tick_moves_on_an_attempt_whose_running_event_was_lost(
     job = _job()
     assert job["status"] == "RUNNING"
     assert job["container"]["taskArn"] == task_arn
+
+
+def test_a_fanout_whose_retries_ran_out_ends_its_parent_with_the_reason(
+    functions: dict[str, Function], ec2_environment: dict[str, Any]
+) -> None:
+    """The state machine's Catch step (events/arrays/fanout-failed.json): the parent is
+    not left PENDING for good."""
+    api = functions["ApiFunction"]
+    parent, _ = _array(api, 4)
+    event = {**load_event("arrays/fanout-failed.json"), "parentId": parent}
+    assert functions["ArraysFunction"].invoke(event) == {"recorded": True}
+    status, out = api_call(api, "describejobs", {"jobs": [parent]})
+    job = out["jobs"][0]
+    assert (job["status"], job["statusReason"]) == (
+        "FAILED", 'Array fan-out failed: {"errorMessage": "Task timed out after 300.00 seconds"}')

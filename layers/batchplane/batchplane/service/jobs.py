@@ -305,6 +305,19 @@ class Jobs:
 
     # -- CancelJob / TerminateJob -----------------------------------------------------
 
+    def fanout_failed(self, parent_id: str, action: str, error: dict[str, Any]) -> None:
+        """The fan-out workflow's retries ran out. A materialize ends the array as
+        TerminateJob would (children made so far stopped, the parent FAILED with the
+        reason when they ended); a cancel or terminate that failed is noted as done, so
+        the parent settles when its children end (the tick settles it if no record says
+        so). Never a parent PENDING for good."""
+        detail = str(error.get("Cause") or error.get("Error") or "unknown error")
+        reason = f"Array fan-out failed: {detail}"[: rules.MAX_REASON]
+        if action == "materialize":
+            self.cancel({"jobId": parent_id, "reason": reason}, terminate=True)
+        else:
+            self.arrays.finish_fanout(parent_id, action)
+
     def cancel(self, request: dict[str, Any], *, terminate: bool = False) -> dict[str, Any]:
         job_id = request.get("jobId")
         reason = request.get("reason")
