@@ -71,6 +71,7 @@ def test_a_malformed_request_gets_a_4xx_and_a_closed_connection(
     status, received = _exchange(endpoint, raw)
     assert 400 <= status < 500, received[:300]
     assert b'"__type"' in received, received[:300]
+    assert b"x-amzn-RequestId: " in received, received[:300]
 
 
 def test_the_stack_still_serves_after_the_malformed_requests(endpoint: str, batch: Any, env: Env) -> None:

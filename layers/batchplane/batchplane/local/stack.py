@@ -481,6 +481,9 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 if k.lower() not in _HOP_BY_HOP | {"content-length"}:
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
+            if not any(k.lower() == "x-amzn-requestid" for k in headers):
+                # The front port's own answers (refusals, a crashed handler) have an id too.
+                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
