@@ -95,20 +95,27 @@ def _git() -> dict[str, str | bool]:
     return {"commit": commit, "dirty": dirty}
 
 
-def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
-    from importlib.metadata import version
-
+def run_meta() -> dict[str, object]:
+    """What every benchmark run records of when, where and from which commit it ran."""
     return {
-        "mode": "quick" if args.quick else "full",
-        "sections": args.sections,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(sys.argv[1:]),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_start": round(os.getloadavg()[0], 2),
-        "versions": {p: version(p) for p in ("boto3", "moto", "aws-lambda-powertools")},
         "git": _git(),
+    }
+
+
+def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
+    from importlib.metadata import version
+
+    return {
+        "mode": "quick" if args.quick else "full",
+        "sections": args.sections,
+        **run_meta(),
+        "versions": {p: version(p) for p in ("boto3", "moto", "aws-lambda-powertools")},
         "sizes": sizes.__dict__,
     }
 

@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import math
 import os
-import platform
 import random
 import re
 import shutil
@@ -26,7 +25,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -776,20 +774,14 @@ def _brief(name: str, r: dict[str, Any]) -> str:
 
 
 def _meta(args: argparse.Namespace, counts: Counts, problem: str | None) -> dict[str, Any]:
-    from .cli import _git
+    from .cli import run_meta
 
     return {
         "peer": args.peer,
         "peer_ran": problem is None,
         "peer_problem": problem,
         "mode": "quick" if args.quick else "full",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m bench " + " ".join(sys.argv[1:]),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_start": round(os.getloadavg()[0], 2),
-        "git": _git(),
+        **run_meta(),
         "counts": asdict(counts),
         "poll_seconds": args.poll,
     }
