@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .support import ORDER, Env, job_output, uniq, wait_done, wait_for, wait_status
+from .support import ORDER, REGION, Env, job_output, uniq, wait_done, wait_for, wait_status
 
 
 def _in_order(seen: list[str]) -> bool:
@@ -86,6 +86,45 @@ def test_batch_environment_variables(batch: Any, logs: Any, env: Env) -> None:
         "MINE=from-override",
     ):
         assert line in messages, (line, messages)
+
+
+_METADATA_SCRIPT = """
+import json, os, urllib.request
+base = os.environ["ECS_CONTAINER_METADATA_URI_V4"]
+container = json.load(urllib.request.urlopen(base))
+task = json.load(urllib.request.urlopen(base + "/task"))
+print("EXEC=" + os.environ["AWS_EXECUTION_ENV"], "REGION=" + os.environ["AWS_REGION"])
+print("TASK=" + task["TaskARN"], "CLUSTER=" + task["Cluster"], "FAMILY=" + task["Family"])
+print("STREAM=" + container["LogOptions"]["awslogs-stream"], "KNOWN=" + container["KnownStatus"])
+"""
+
+
+@pytest.mark.parametrize("fargate", [False, True], ids=["ec2", "fargate"])
+def test_ecs_container_variables_and_metadata_endpoint(batch: Any, logs: Any, env: Env, fargate: bool) -> None:
+    """What ECS gives every container: AWS_EXECUTION_ENV (Metaflow's @batch needs it), the
+    region, and a task metadata endpoint that describes the attempt's own task."""
+    job_id = batch.submit_job(
+        jobName=uniq("ecs-env"),
+        jobQueue=env.fargate_queue if fargate else env.queue,
+        jobDefinition=env.fargate_jobdef if fargate else env.jobdef,
+        containerOverrides={"command": ["python3", "-c", _METADATA_SCRIPT]},
+    )["jobId"]
+    job = wait_done(batch, job_id)
+    assert job["status"] == "SUCCEEDED", job
+    words = " ".join(job_output(batch, logs, job, expect="STREAM=")).split()
+    container = job["attempts"][0]["container"]
+    ce = env.fargate_ce if fargate else env.ec2_ce
+    clusters = batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"]
+    for line in (
+        "EXEC=AWS_ECS_FARGATE" if fargate else "EXEC=AWS_ECS_EC2",
+        f"REGION={REGION}",
+        f"TASK={container['taskArn']}",
+        f"CLUSTER={clusters[0]['ecsClusterArn']}",
+        f"FAMILY={job['jobDefinition'].rsplit('/', 1)[-1].split(':')[0]}",
+        f"STREAM={container['logStreamName']}",
+        "KNOWN=RUNNING",
+    ):
+        assert line in words, (line, words)
 
 
 def test_ref_parameters_defaults_and_overrides(batch: Any, logs: Any, env: Env) -> None:

@@ -45,10 +45,11 @@ from typing import Any, BinaryIO
 from .. import clock
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
-from ..domain import capacity
+from ..domain import capacity, compute
 from ..ports import CapacityUnavailable, LaunchRequest, started_by
 from ..service.tasks import CONTAINER, log_stream_name
 from .instances import VirtualFleet
+from .metadata import MetadataEndpoint
 
 # What a local attempt inherits from this machine; everything else comes from the job.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
@@ -98,6 +99,12 @@ MAX_BATCH_SPAN_MS = 24 * 3600 * 1000 - 1
 EMPTY_LINE = " "
 
 log = logging.getLogger(__name__)
+
+
+def cluster_arn(ce: dict[str, Any]) -> str:
+    """The virtual ECS cluster of a local compute environment, named after it."""
+    s = settings()
+    return f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/{ce['computeEnvironmentName']}"
 
 
 def _now() -> float:
@@ -169,6 +176,8 @@ class LocalProcessLauncher:
         self._lock = threading.Lock()
         self._closing = False
         self._forget: collections.deque[tuple[float, Path]] = collections.deque()  # (when, task directory)
+        self._ids: dict[str, str] = {}  # task id -> task ARN, for the metadata endpoint
+        self.metadata = MetadataEndpoint(self.task_metadata, state_dir)
 
     # -- TaskLauncher -----------------------------------------------------------------
 
@@ -194,6 +203,7 @@ class LocalProcessLauncher:
                 task.dir = self.state_dir / task_id
             self._tasks[arn] = task
             self._by_run[key] = arn
+            self._ids[task_id] = arn
         threading.Thread(target=self._run, args=(task,), name=f"task-{task_id[:8]}", daemon=True).start()
         return arn
 
@@ -222,6 +232,75 @@ class LocalProcessLauncher:
                     found.append(copy.deepcopy(task.detail or self._event(task, "PENDING")["detail"]))
         return found, missing
 
+    # -- what a container sees of ECS ------------------------------------------------
+
+    def _container_env(self, task: _Task) -> dict[str, str]:
+        """The variables the ECS agent sets in every container of a task: where it runs
+        (AWS_EXECUTION_ENV, as the AWS SDKs and Metaflow read it), its region and its
+        metadata endpoint."""
+        s = settings()
+        fargate = compute.is_fargate(task.request.compute_environment)
+        return {
+            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE" if fargate else "AWS_ECS_EC2",
+            "AWS_REGION": s.region,
+            "AWS_DEFAULT_REGION": s.region,
+            **self.metadata.environment(task.arn.rsplit("/", 1)[-1]),
+        }
+
+    def task_metadata(self, task_id: str) -> dict[str, Any] | None:
+        """What the task metadata endpoint (v3/v4) answers at ``/task`` for a task of this
+        launcher, or None."""
+        with self._lock:
+            task = self._tasks.get(self._ids.get(task_id, ""))
+            if task is None:
+                return None
+            known = (task.detail or {}).get("lastStatus", "PENDING")
+        s = settings()
+        job = task.request.job
+        family, _, revision = job["jobDefinition"].rsplit("/", 1)[-1].partition(":")
+        cluster = cluster_arn(task.request.compute_environment)
+        shape = capacity.Shape.of(job["container"])
+        started = _iso(task.started)
+        stream = log_stream_name(job["jobDefinition"], task.arn)
+        container = {
+            "DockerId": task_id,
+            "Name": CONTAINER,
+            "DockerName": f"ecs-{family}-{revision}-{CONTAINER}-{task_id[:20]}",
+            "Image": job["container"].get("image", ""),
+            "ImageID": "",
+            "Labels": {
+                "com.amazonaws.ecs.cluster": cluster,
+                "com.amazonaws.ecs.container-name": CONTAINER,
+                "com.amazonaws.ecs.task-arn": task.arn,
+                "com.amazonaws.ecs.task-definition-family": family,
+                "com.amazonaws.ecs.task-definition-version": revision,
+            },
+            "DesiredStatus": "STOPPED" if known == "STOPPED" else "RUNNING",
+            "KnownStatus": known,
+            "Limits": {"CPU": shape.mvcpus * 1024 // 1000, "Memory": shape.memory_mib},
+            "CreatedAt": started,
+            "StartedAt": started,
+            "Type": "NORMAL",
+            "LogDriver": "awslogs",
+            "LogOptions": {"awslogs-group": LOG_GROUP, "awslogs-region": s.region, "awslogs-stream": stream},
+            "ContainerARN": f"arn:aws:ecs:{s.region}:{s.account_id}:container/{task_id}",
+            "Networks": [{"NetworkMode": "host", "IPv4Addresses": ["127.0.0.1"]}],
+        }
+        return {
+            "Cluster": cluster,
+            "TaskARN": task.arn,
+            "Family": family,
+            "Revision": revision,
+            "DesiredStatus": container["DesiredStatus"],
+            "KnownStatus": known,
+            "Limits": {"CPU": shape.mvcpus / 1000, "Memory": shape.memory_mib},
+            "PullStartedAt": started,
+            "PullStoppedAt": started,
+            "AvailabilityZone": f"{s.region}a",
+            "LaunchType": "FARGATE" if compute.is_fargate(task.request.compute_environment) else "EC2",
+            "Containers": [container],
+        }
+
     # -- after a restart --------------------------------------------------------------
 
     def adopt(self) -> int:
@@ -248,6 +327,7 @@ class LocalProcessLauncher:
                     continue
                 self._tasks[task.arn] = task
                 self._by_run[key] = task.arn
+                self._ids[task.arn.rsplit("/", 1)[-1]] = task.arn
                 self.fleet.adopt(task.request.compute_environment, task.arn,
                                  capacity.Shape.of(task.request.job["container"]), task.instance, task.instance_type)
             adopted.append(task)
@@ -385,6 +465,7 @@ class LocalProcessLauncher:
         for task in tasks:
             if not task.reported.wait(max(0.0, deadline - time.monotonic())):
                 log.warning("task %s did not end within the stack's shutdown", task.arn)
+        self.metadata.close()
 
     def _signal(self, task: _Task, sig: int) -> None:
         """Send ``sig`` to the attempt's process group, unless its leader is reaped already
@@ -423,8 +504,7 @@ class LocalProcessLauncher:
             "region": s.region,
             "resources": [task.arn],
             "detail": {
-                "clusterArn": f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/"
-                + task.request.compute_environment["computeEnvironmentName"],
+                "clusterArn": cluster_arn(task.request.compute_environment),
                 "taskArn": task.arn,
                 "containerInstanceArn": f"arn:aws:ecs:{s.region}:{s.account_id}:container-instance/"
                 + f"{task.request.compute_environment['computeEnvironmentName']}/{task.instance}",
@@ -457,6 +537,7 @@ class LocalProcessLauncher:
         command = job["container"].get("command") or []
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         env.update(self.extra_env)
+        env.update(self._container_env(task))
         env.update(request.environment)
         if not command:
             self._stopped(task, stop_code="TaskFailedToStart", exit_code=None,
@@ -927,8 +1008,7 @@ class LocalProvisioner:
     ARN names the virtual cluster the local tasks report as theirs."""
 
     def create_environment(self, ce: dict[str, Any]) -> dict[str, Any]:
-        s = settings()
-        return {"ecsClusterArn": f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/{ce['computeEnvironmentName']}"}
+        return {"ecsClusterArn": cluster_arn(ce)}
 
     def delete_environment(self, ce: dict[str, Any]) -> None:
         return None
