@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .domain import roles
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -16,6 +18,8 @@ class Settings:
     event_source: str
     launcher: str
     job_retention_days: int
+    # Role ARN patterns callers may name (domain/roles.py); unset in local mode: any.
+    passable_roles: tuple[str, ...]
 
     @property
     def partition(self) -> str:
@@ -33,4 +37,12 @@ def settings() -> Settings:
         event_source=env.get("BATCHPLANE_EVENT_SOURCE", "batchplane"),
         launcher=env.get("BATCHPLANE_LAUNCHER", "ecs"),
         job_retention_days=int(env.get("BATCHPLANE_JOB_RETENTION_DAYS", "30")),
+        passable_roles=_passable_roles(env),
     )
+
+
+def _passable_roles(env: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
+    value = env.get("BATCHPLANE_PASSABLE_ROLES")
+    if value is None:
+        return roles.ANY if env.get("BATCHPLANE_LAUNCHER") == "local" else ()
+    return roles.parse(value)
