@@ -61,7 +61,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="batchplane benchmarks and cost meter (see docs/benchmarks.md)",
         epilog="python -m bench --peer slurm [--quick] ...: side by side with a running Slurm "
-               "(python -m bench --peer slurm --help)")
+               "(python -m bench --peer slurm --help); python -m bench --restart [--jobs N]: "
+               "kill -9 the stack at random moments of a run; python -m bench --big-array N: "
+               "one array of N children to its end, with the stack's memory")
     p.add_argument("--quick", action="store_true",
                    help="small samples, finishes within two minutes (default: full run)")
     p.add_argument("--only", default=",".join(SECTIONS),
@@ -126,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         from .peer import main as peer_main
 
         return peer_main(given)
+    # Runs of their own, each on `batchplane local up` in a subprocess (docs/benchmarks.md).
+    if any(a == "--big-array" or a.startswith("--big-array=") for a in given):
+        from .bigarray import main as big_array_main
+
+        return big_array_main(given)
+    if any(a == "--restart" for a in given):
+        from .restart import main as restart_main
+
+        return restart_main(given)
     args = parse(argv)
     sizes = QUICK if args.quick else FULL
     asked = {"throughput_jobs": args.jobs, "array_size": args.array_size, "array_timeout": args.array_timeout}

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +30,17 @@ _LISTENING = re.compile(r"listening on (http://\S+?);")
 class UpProcess:
     """One ``batchplane local up`` on a data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
         self.data_dir = data_dir
+        self.port = port  # 0: any free port, a new one at each start
         self.process: subprocess.Popen[str] | None = None
         self.endpoint = ""
+        self.output: list[str] = []  # what the stack printed since its last start
 
     def start(self, timeout: float = 60) -> UpProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "batchplane.cli", "local", "up", "--port", "0", "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "batchplane.cli", "local", "up", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BATCHPLANE_"))},
         )
@@ -51,6 +55,9 @@ class UpProcess:
             match = _LISTENING.search(line)
             if match:
                 self.endpoint = match.group(1)
+                # Read the rest as it comes: a full pipe would block the stack's logging.
+                self.output = seen
+                threading.Thread(target=self.output.extend, args=(self.process.stdout,), daemon=True).start()
                 return self
         self.kill()
         raise AssertionError(f"local up did not start: {''.join(seen)}")
