@@ -12,6 +12,7 @@ submitted.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -146,6 +147,12 @@ def test_one_status_lists_in_dispatch_order_and_pages_stably(
 def test_array_children_list_by_index(batch: Any, env: Env, held: dict[str, Any]) -> None:
     parent = batch.submit_job(jobName=uniq("order-array"), jobQueue=held["queue"], jobDefinition=env.jobdef,
                               arrayProperties={"size": 7})["jobId"]
+    # statusSummary counts a chunk's children just before it creates them: wait for the
+    # children themselves.
+    deadline = time.monotonic() + 30
+    while len(batch.describe_jobs(jobs=[f"{parent}:{i}" for i in range(7)])["jobs"]) < 7:
+        assert time.monotonic() < deadline, "the array's 7 children were not all created within 30 s"
+        time.sleep(0.02)
     wait_for(batch, parent, lambda j: j.get("arrayProperties", {}).get("statusSummary", {}).get("RUNNABLE") == 7,
              timeout=30, what="7 RUNNABLE children")
     for status in (None, "RUNNABLE"):
