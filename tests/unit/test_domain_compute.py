@@ -310,9 +310,12 @@ def test_spot_bid_percentage_out_of_range(percent: object) -> None:
     )
 
 
-def test_bid_percentage_is_only_for_spot() -> None:
-    message = _rejects(lambda: compute.create(ec2("EC2", bidPercentage=50), ARN), "bidPercentage")
-    assert "SPOT" in message
+@pytest.mark.parametrize("percent", [50, 123])
+def test_bid_percentage_on_ec2_is_kept_and_ignored(percent: int) -> None:
+    # AWS accepts the SPOT settings on EC2 resources and launches On-Demand instances.
+    request = ec2("EC2", bidPercentage=percent, spotIamFleetRole="arn:aws:iam::123456789012:role/fleet")
+    doc = compute.create(request, ARN)
+    assert doc["computeResources"]["bidPercentage"] == percent
 
 
 # -- update ----------------------------------------------------------------------------
@@ -373,7 +376,6 @@ def test_update_scaling_keeps_desired_inside_the_range(
             {"allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"},
             ["computeResources.allocationStrategy"],
         ),
-        ({"bidPercentage": 50}, ["bidPercentage"]),
         ({"subnets": []}, ["computeResources.subnets"]),
     ],
 )

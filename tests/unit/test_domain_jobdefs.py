@@ -23,6 +23,7 @@ FARGATE = {
     "4": set(range(8192, 30720 + 1, 1024)),
     "8": set(range(16384, 61440 + 1, 4096)),
     "16": set(range(32768, 122880 + 1, 8192)),
+    "32": {61440, 122880, 249856},
 }
 FARGATE_PAIRS = sorted((v, m) for v, ms in FARGATE.items() for m in ms)
 
@@ -69,14 +70,18 @@ def test_minimal_container_definition() -> None:
     assert doc["jobDefinitionName"] == "jd"
     assert doc["jobDefinitionArn"] == ARN
     assert (doc["revision"], doc["status"], doc["type"]) == (1, "ACTIVE", "container")
-    assert doc["platformCapabilities"] == ["EC2"]
-    assert doc["propagateTags"] is False
+    # Described only when given, as AWS does (EC2 and no propagation by default).
+    assert "platformCapabilities" not in doc
+    assert "propagateTags" not in doc
     assert doc["parameters"] == {}
     assert doc["tags"] == {}
     assert doc["containerOrchestrationType"] == "ECS"
     props = doc["containerProperties"]
     assert props["command"] == ["echo", "hi"]
     assert props["environment"] == []
+    for listed in ("volumes", "mountPoints", "ulimits", "secrets"):
+        assert props[listed] == []
+    assert "fargatePlatformConfiguration" not in props
     assert props["resourceRequirements"] == [
         {"type": "VCPU", "value": "1"},
         {"type": "MEMORY", "value": "2048"},
@@ -305,6 +310,7 @@ def test_environment_shape(env: object) -> None:
 def test_every_documented_fargate_pair_is_accepted(vcpu: str, memory: int) -> None:
     doc = register(fargate(vcpu, str(memory)))
     assert doc["platformCapabilities"] == ["FARGATE"]
+    assert doc["containerProperties"]["fargatePlatformConfiguration"] == {"platformVersion": "LATEST"}
 
 
 @given(st.sampled_from(sorted(FARGATE)), st.integers(4, 130_000))
@@ -316,9 +322,9 @@ def test_fargate_memory_accepted_exactly_when_documented(vcpu: str, memory: int)
         _rejects(lambda: register(body), "MEMORY", str(memory), vcpu)
 
 
-@pytest.mark.parametrize("vcpu", ["0.125", "3", "32", "1.0", "0.50"])
+@pytest.mark.parametrize("vcpu", ["0.125", "3", "64", "1.0", "0.50"])
 def test_fargate_vcpu_must_be_one_of_the_fixed_sizes(vcpu: str) -> None:
-    _rejects(lambda: register(fargate(vcpu, "2048")), "VCPU", "0.25", "16")
+    _rejects(lambda: register(fargate(vcpu, "2048")), "VCPU", "0.25", "32")
 
 
 def test_fargate_needs_resource_requirements_not_legacy_vcpus() -> None:
@@ -418,9 +424,11 @@ def test_rules_need_attempts() -> None:
 
 
 @pytest.mark.parametrize("action", ["RETRY", "EXIT", "retry", "exit", "Retry", "eXiT"])
-def test_actions_are_case_insensitive_and_kept_as_written(action: str) -> None:
+def test_actions_are_case_insensitive_and_kept_lowercase(action: str) -> None:
+    # AWS describes the action lowercase whatever the case it was given in (Terraform's
+    # provider lowercases it in its state for that reason).
     out = jobdefs.retry_strategy({"attempts": 2, "evaluateOnExit": [rule(action)]})
-    assert out["evaluateOnExit"] == [{"action": action, "onExitCode": "1"}]
+    assert out["evaluateOnExit"] == [{"action": action.lower(), "onExitCode": "1"}]
 
 
 @pytest.mark.parametrize("action", ["IGNORE", "", None, 1, "RETRY "])
@@ -502,7 +510,7 @@ def test_unknown_rule_keys_are_dropped() -> None:
     out = jobdefs.retry_strategy(
         {"attempts": 2, "evaluateOnExit": [{**rule(), "onSomething": "x"}]}
     )
-    assert out["evaluateOnExit"] == [rule()]
+    assert out["evaluateOnExit"] == [rule("exit")]
 
 
 @given(st.text(alphabet="0123456789", max_size=20), st.booleans())

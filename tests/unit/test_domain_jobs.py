@@ -517,6 +517,7 @@ def test_exit_zero_succeeds_and_records_the_attempt() -> None:
                 "exitCode": 0,
                 "logStreamName": "jd/default/t1",
                 "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/c/i",
+                "networkInterfaces": [],  # as AWS lists them for an EC2 job: none
             },
             "startedAt": NOW + 1000,
             "stoppedAt": NOW + 99_000,
@@ -545,7 +546,7 @@ def test_attempt_that_never_ran_has_no_empty_fields() -> None:
         == FAILED
     )
     attempt = doc["attempts"][0]
-    assert set(attempt["container"]) == {"taskArn", "reason", "containerInstanceArn"}
+    assert set(attempt["container"]) == {"taskArn", "reason", "containerInstanceArn", "networkInterfaces"}
     assert attempt["startedAt"] == attempt["stoppedAt"] == NOW + 99_000
     assert attempt["statusReason"] == "Task failed to start"
     assert "exitCode" not in doc["container"]

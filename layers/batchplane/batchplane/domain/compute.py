@@ -87,9 +87,10 @@ def _compute_resources(cr: Any) -> dict[str, Any]:
         checks.one_of(cr["allocationStrategy"], strategies, "computeResources.allocationStrategy")
     else:
         out["allocationStrategy"] = "BEST_FIT"
-    if "bidPercentage" in cr:
-        if kind != "SPOT":
-            raise ClientException("computeResources.bidPercentage applies only to SPOT resources.")
+    # bidPercentage and spotIamFleetRole are SPOT settings. AWS accepts them on EC2
+    # resources too and launches On-Demand instances regardless, so they are kept and
+    # ignored there (botocore's model has already checked bidPercentage is an integer).
+    if "bidPercentage" in cr and kind == "SPOT":
         checks.int_range(cr["bidPercentage"], 0, 100, "computeResources.bidPercentage")
     checks.tags(cr.get("tags"), "computeResources.tags")
     return out

@@ -17,7 +17,7 @@ _REASON = re.compile(r"[A-Za-z0-9 \t.:_\-/()]*\*?")
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
-# Fargate's fixed vCPU -> memory (MiB) combinations.
+# Fargate's fixed vCPU -> memory (MiB) combinations, as botocore's ResourceRequirement documents them.
 FARGATE_MEMORY: dict[str, list[int]] = {
     "0.25": [512, 1024, 2048],
     "0.5": [1024 * g for g in range(1, 5)],
@@ -26,6 +26,7 @@ FARGATE_MEMORY: dict[str, list[int]] = {
     "4": [1024 * g for g in range(8, 31)],
     "8": [1024 * g for g in range(16, 61, 4)],
     "16": [1024 * g for g in range(32, 121, 8)],
+    "32": [61440, 122880, 249856],
 }
 
 
@@ -49,7 +50,8 @@ def retry_strategy(value: Any) -> dict[str, Any] | None:
         action = rule.get("action")
         if not isinstance(action, str) or action.upper() not in ("RETRY", "EXIT"):
             raise ClientException(f"evaluateOnExit action must be RETRY or EXIT; got {action!r}.")
-        entry = {"action": action}
+        # Either case is accepted; AWS keeps the action lowercase ("retry", "exit").
+        entry = {"action": action.lower()}
         if not any(k in rule for k in ("onExitCode", "onReason", "onStatusReason")):
             raise ClientException(
                 "Each evaluateOnExit rule needs at least one of onExitCode, onReason, "
@@ -172,6 +174,11 @@ def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
     props["resourceRequirements"] = resource_requirements(
         props.get("resourceRequirements"), "containerProperties.resourceRequirements"
     )
+    # AWS describes these lists even when the request left them out.
+    for listed in ("volumes", "mountPoints", "ulimits", "secrets"):
+        props.setdefault(listed, [])
+    if "FARGATE" in platforms:
+        props.setdefault("fargatePlatformConfiguration", {"platformVersion": "LATEST"})
     for legacy in ("vcpus", "memory"):
         if legacy in props:
             checks.int_range(props[legacy], 1, None, f"containerProperties.{legacy}")
@@ -248,10 +255,14 @@ def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]
         "type": kind,
         "parameters": params,
         "tags": checks.tags(request.get("tags")),
-        "platformCapabilities": platforms,
-        "propagateTags": bool(request.get("propagateTags", False)),
         "containerOrchestrationType": "ECS",
     }
+    # AWS describes these two only when the request gave them (EC2 and no propagation
+    # otherwise): DescribeJobDefinitions shows what was registered.
+    if "platformCapabilities" in request:
+        doc["platformCapabilities"] = platforms
+    if "propagateTags" in request:
+        doc["propagateTags"] = bool(request["propagateTags"])
     if kind == "container":
         doc["containerProperties"] = _container(request.get("containerProperties"), platforms)
     else:

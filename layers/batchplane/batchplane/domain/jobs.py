@@ -131,6 +131,7 @@ def new_job(
     for key in ("vcpus", "memory", "instanceType"):
         if key in overrides:
             container[key] = overrides[key]
+    container.setdefault("networkInterfaces", [])
     # SubmitJob's propagateTags, when given, replaces the job definition's (even False).
     propagate = bool(request.get("propagateTags", definition.get("propagateTags", False)))
     inherited = (definition.get("tags") or {}) if propagate else {}
@@ -229,6 +230,9 @@ def finish_attempt(
                 "reason": reason,
                 "logStreamName": container.get("logStreamName"),
                 "containerInstanceArn": container.get("containerInstanceArn"),
+                # AWS lists the attempt's ENIs: none for EC2 jobs, whose tasks use the
+                # host's network.
+                "networkInterfaces": container.get("networkInterfaces", []),
             }.items()
             if v is not None
         },
