@@ -3,12 +3,13 @@ the unmodified boto3 client."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .support import Env, ec2_resources, fargate_resources, uniq
+from .support import Env, ec2_resources, fargate_resources, make_client, uniq
 
 
 def client_error(call: Any, *words: str, **kwargs: Any) -> str:
@@ -27,7 +28,8 @@ def _gone_or_deleted(found: list[dict[str, Any]]) -> bool:
     return not found or found[0].get("status") in ("DELETED", "DELETING")
 
 
-def test_compute_environment_lifecycle(batch: Any) -> None:
+def test_compute_environment_lifecycle(batch: Any, endpoint: str) -> None:
+    ecs = make_client("ecs", endpoint)
     name = uniq("ce")
     created = batch.create_compute_environment(
         computeEnvironmentName=name,
@@ -59,6 +61,10 @@ def test_compute_environment_lifecycle(batch: Any) -> None:
     assert resources["subnets"] == ["subnet-0e2e0001"]
     assert resources["securityGroupIds"] == ["sg-0e2e0001"]
     assert resources["instanceRole"].endswith("instance-profile/ecsInstanceRole")
+    # Its ECS cluster exists, named as AWS Batch names them.
+    cluster = ce["ecsClusterArn"]
+    assert cluster.split("/")[-1].startswith(f"{name}_Batch_")
+    assert cluster in ecs.list_clusters()["clusterArns"]
 
     client_error(
         batch.create_compute_environment,
@@ -86,6 +92,11 @@ def test_compute_environment_lifecycle(batch: Any) -> None:
         batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
     )
     client_error(batch.update_compute_environment, name, computeEnvironment=name, state="ENABLED")
+    # ...and is deleted with it (INACTIVE, as ECS shows a deleted cluster for a while).
+    deadline = time.monotonic() + 10
+    while ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] != "INACTIVE":
+        assert time.monotonic() < deadline, f"{cluster} outlived its compute environment"
+        time.sleep(0.02)
 
 
 def test_fargate_compute_environment(batch: Any) -> None:

@@ -37,7 +37,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # users and rules keep there. Not DynamoDB (the control plane's embedded store has its
 # own file; --store dynamodb is volatile on purpose) nor Step Functions (the state
 # machines are made from template.yaml at start and fan-outs in flight restarted).
-SAVED_SERVICES = ("s3", "logs", "sqs", "events", "scheduler")
+SAVED_SERVICES = ("s3", "logs", "sqs", "events", "scheduler", "ecs")  # ecs: the clusters named by ecsClusterArn
 _TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 # Requests that cannot put anything on an event bus or a queue: reads, receives, logs.
 _QUIET = ("DynamoDB", "AmazonSQS.ReceiveMessage", "AmazonSQS.DeleteMessage",

@@ -102,9 +102,15 @@ log = logging.getLogger(__name__)
 
 
 def cluster_arn(ce: dict[str, Any]) -> str:
-    """The virtual ECS cluster of a local compute environment, named after it."""
+    """The ECS cluster of a local compute environment: the one it was given, or a new one
+    named as AWS Batch names them (``<name>_Batch_<part of its uuid>``)."""
+    if ce.get("ecsClusterArn"):
+        return ce["ecsClusterArn"]
     s = settings()
-    return f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/{ce['computeEnvironmentName']}"
+    name = ce["computeEnvironmentName"]
+    if ce.get("uuid"):
+        name = f"{name}_Batch_{ce['uuid'].replace('-', '')[:24]}"
+    return f"arn:aws:ecs:{s.region}:{s.account_id}:cluster/{name}"
 
 
 def _now() -> float:
@@ -1004,11 +1010,31 @@ def _json_default(value: Any) -> Any:
 
 
 class LocalProvisioner:
-    """Local compute environments need no cluster: attempts run as processes here. The
-    ARN names the virtual cluster the local tasks report as theirs."""
+    """Local attempts run as processes here, so a compute environment needs no cluster to
+    run them; yet, as on AWS, its ``ecsClusterArn`` names an ECS cluster that exists: one
+    of that name in the emulated ECS, which ListClusters and DescribeClusters show and the
+    local tasks report as theirs. Deleting the environment deletes it."""
+
+    def __init__(self, ecs: Any | None = None) -> None:
+        self._ecs = ecs
+
+    @property
+    def ecs(self) -> Any:
+        if self._ecs is None:
+            from .. import aws
+
+            self._ecs = aws.client("ecs")
+        return self._ecs
 
     def create_environment(self, ce: dict[str, Any]) -> dict[str, Any]:
-        return {"ecsClusterArn": cluster_arn(ce)}
+        arn = cluster_arn(ce)
+        self.ecs.create_cluster(
+            clusterName=arn.rsplit("/", 1)[-1],
+            tags=[{"key": "batchplane:compute-environment", "value": ce["computeEnvironmentArn"]}],
+        )
+        return {"ecsClusterArn": arn}
 
     def delete_environment(self, ce: dict[str, Any]) -> None:
-        return None
+        if ce.get("ecsClusterArn"):
+            with contextlib.suppress(self.ecs.exceptions.ClusterNotFoundException):
+                self.ecs.delete_cluster(cluster=ce["ecsClusterArn"])
