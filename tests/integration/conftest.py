@@ -32,6 +32,9 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
         "BATCHPLANE_TABLE": TABLE, "BATCHPLANE_LAUNCHER": "ecs",
+        # What an operator would list: the instance profile and the stack's own roles.
+        "BATCHPLANE_PASSABLE_ROLES": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole "
+                                     "arn:aws:iam::123456789012:role/batchplane-*",
         "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
     }.items():
         monkeypatch.setenv(key, value)

@@ -12,7 +12,8 @@ from typing import Any
 
 from .. import arns
 from ..clock import now_ms
-from ..domain import arrays, checks, compute
+from ..config import settings
+from ..domain import arrays, checks, compute, roles
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
@@ -61,6 +62,8 @@ class Jobs:
                 f"Job definition {definition['jobDefinitionName']} is {definition['type']}: "
                 "batchplane runs container jobs only for now."
             )
+        # A definition registered before the stack's PassableRoles changed.
+        roles.check_job_definition(definition, settings().passable_roles)
         self._check_share(request, queue)
         self._check_platform(queue, definition)
         if request.get("nodeOverrides"):

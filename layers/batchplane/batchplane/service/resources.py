@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from .. import arns
-from ..domain import capacity, compute, jobdefs, policies, queues
+from ..config import settings
+from ..domain import capacity, compute, jobdefs, policies, queues, roles
 from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
@@ -18,6 +19,15 @@ KINDS = {
     "scheduling-policy": "SP",
 }
 _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
+
+
+def check_instance_role(compute_resources: dict[str, Any] | None) -> None:
+    """The instance role a compute environment's instances would get must be passable."""
+    role = (compute_resources or {}).get("instanceRole")
+    if isinstance(role, str) and role:
+        s = settings()
+        roles.check(roles.instance_role_arn(role, s.account_id, s.partition), "computeResources.instanceRole",
+                    s.passable_roles)
 
 
 def _page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> int:
@@ -67,6 +77,7 @@ class Resources:
     def create_compute_environment(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("computeEnvironmentName")
         doc = compute.create(request, arns.compute_environment_arn(str(name)))
+        check_instance_role(doc.get("computeResources"))
         if compute.provisioned(doc):
             capacity.check_instance_types(doc["computeResources"]["instanceTypes"], capacity.default_catalog())
         if self._get("CE", doc["computeEnvironmentName"]) is not None:
@@ -100,6 +111,7 @@ class Resources:
             raise ClientException("computeEnvironment is required.")
         item = self.compute_environment(ref)
         item.doc = compute.update(item.doc, request)
+        check_instance_role(request.get("computeResources"))
         changed_types = (request.get("computeResources") or {}).get("instanceTypes")
         if changed_types is not None and compute.provisioned(item.doc):
             # Only the types this call sets: an environment stored before this check
@@ -259,7 +271,8 @@ class Resources:
     def register_job_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("jobDefinitionName")
         # Validate before taking a revision number so bad requests burn none.
-        jobdefs.register(request, arns.job_definition_arn(str(name), 1), 1)
+        roles.check_job_definition(jobdefs.register(request, arns.job_definition_arn(str(name), 1), 1),
+                                   settings().passable_roles)
         while True:
             head = self.store.get(f"JD#{name}", HEAD)
             revision = (head.doc["latest"] if head else 0) + 1
