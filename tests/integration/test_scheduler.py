@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from batchplane import aws, clock, metering, wiring
 from batchplane.local.router import Function
-from batchplane.ports import CapacityUnavailable
+from batchplane.ports import CapacityUnavailable, LaunchFailed
+from batchplane.service import scheduler as scheduling
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event
@@ -246,6 +247,106 @@ def test_a_launch_that_finds_no_room_leaves_the_rest_of_its_group_started(
     assert _job(jobs[2])["statusReason"].startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY")
     assert all("taskArn" in _job(j)["container"] for j in jobs if j != jobs[2])
     assert _usage() == 3000
+
+
+def _tasks(moto_env: dict[str, Any], cluster: str) -> list[str]:
+    return moto_env["ecs"].list_tasks(cluster=cluster)["taskArns"]
+
+
+def test_a_launch_that_started_its_task_but_raised_runs_it_once(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RunTask started the task, then the answer was lost (a timeout): asking again with
+    the same clientToken finds that task; the attempt is not ended, nor a second task run."""
+    monkeypatch.setattr(scheduling, "LAUNCH_RETRY_PAUSES", (0, 0))
+    (job,) = _runnable(functions, 1)
+    launcher = services().scheduler.launcher
+    real_launch, calls = launcher.launch, []
+
+    def launch(request: Any) -> str:
+        calls.append(request.run)
+        arn = real_launch(request)
+        if len(calls) == 1:
+            raise TimeoutError("Read timeout on endpoint URL")
+        return arn
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    assert services().scheduler.schedule() == 1
+    assert calls == [1, 1]
+    doc = _job(job)
+    assert doc["status"] == "STARTING" and doc["attempts"] == []
+    assert [doc["container"]["taskArn"]] == _tasks(moto_env, ec2_environment["cluster"])
+
+
+def test_a_launch_without_an_answer_is_tried_again_by_the_tick_without_spending_an_attempt(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduling, "LAUNCH_RETRY_PAUSES", (0, 0))
+    (job,) = _runnable(functions, 1)
+    launcher = services().scheduler.launcher
+    real_launch, down = launcher.launch, [True]
+
+    def launch(request: Any) -> str:
+        if down[0]:
+            raise ConnectionError("Could not connect to the endpoint URL")
+        return real_launch(request)
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    assert services().scheduler.schedule() == 0
+    doc = _job(job)
+    assert doc["status"] == "STARTING" and doc["attempts"] == [] and "taskArn" not in doc["container"]
+    tick = load_event("scheduler/tick.json")
+    down[0] = False
+    functions["SchedulerFunction"].invoke(tick)
+    assert "taskArn" not in _job(job)["container"], "launched again before the unsure launch's grace"
+    clock.advance(scheduling.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
+    functions["SchedulerFunction"].invoke(tick)
+    doc = _job(job)
+    assert doc["attempts"] == [] and [doc["container"]["taskArn"]] == _tasks(moto_env, ec2_environment["cluster"])
+    assert _usage() == 1000
+
+
+def test_launches_that_never_answer_end_the_attempt_after_the_last_try(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduling, "LAUNCH_RETRY_PAUSES", (0, 0))
+    (job,) = _runnable(functions, 1)
+
+    def launch(request: Any) -> str:
+        raise ConnectionError("Could not connect to the endpoint URL")
+
+    monkeypatch.setattr(services().scheduler.launcher, "launch", launch)
+    services().scheduler.schedule()
+    tick = load_event("scheduler/tick.json")
+    for _ in range(scheduling.MAX_LAUNCH_ERRORS - 1):
+        assert _job(job)["status"] == "STARTING"
+        clock.advance(scheduling.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
+        functions["SchedulerFunction"].invoke(tick)
+    doc = _job(job)
+    assert doc["status"] == "FAILED", doc["status"]
+    assert [a["statusReason"] for a in doc["attempts"]] == ["Task failed to start"]
+    assert "Could not connect" in doc["attempts"][0]["container"]["reason"]
+    assert _usage() == 0
+
+
+def test_a_refused_launch_ends_the_attempt_at_once(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (job,) = _runnable(functions, 1)
+    calls = []
+
+    def launch(request: Any) -> str:
+        calls.append(request.run)
+        raise LaunchFailed("RunTask failed: [{'reason': 'MISSING'}]")
+
+    monkeypatch.setattr(services().scheduler.launcher, "launch", launch)
+    services().scheduler.schedule()
+    doc = _job(job)
+    assert calls == [1] and doc["status"] == "FAILED"
+    assert doc["attempts"][0]["statusReason"] == "Task failed to start"
+    assert _usage() == 0
 
 
 def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(

@@ -84,6 +84,14 @@ class CapacityUnavailable(Exception):
     without spending an attempt, as AWS Batch keeps such a job RUNNABLE."""
 
 
+class LaunchFailed(Exception):
+    """The launcher knows the task was not started: RunTask refused the request or answered
+    with failures. The attempt ends ("Task failed to start"). Any other exception from
+    ``launch`` leaves it unknown whether the task started (a timeout, a lost answer): the
+    scheduler then asks again with the same run, which the launcher's idempotency answers
+    with the task if it exists."""
+
+
 class CapacityError(Exception):
     """A compute environment's settings cannot be provisioned (unknown subnet, AMI, instance
     type...). The message, "CLIENT_ERROR - ...", becomes the environment's statusReason."""

@@ -6,15 +6,25 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .. import aws
 from ..domain import jobdefs
-from ..ports import CapacityUnavailable, LaunchRequest, run_of, started_by
+from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, run_of, started_by
 from ..service.tasks import CONTAINER
 
 LOG_GROUP = "/aws/batch/job"
 # RunTask failure reasons that mean "no room now", not "this task cannot run": no instance
 # with enough CPU, memory, GPU or ports, an agent disconnected, Fargate (Spot) capacity short.
 _NO_ROOM = ("RESOURCE:", "AGENT", "Capacity is unavailable")
+# 4xx answers that do not mean "refused": try again later.
+_THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+def _refused(error: ClientError) -> bool:
+    """ECS answered and refused the request: nothing was started."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return 400 <= status < 500 and error.response.get("Error", {}).get("Code") not in _THROTTLED
 
 
 class EcsLauncher:
@@ -75,7 +85,7 @@ class EcsLauncher:
         fargate = resources.get("type") in ("FARGATE", "FARGATE_SPOT")
         cluster = ce.get("ecsClusterArn")
         if not cluster:
-            raise RuntimeError(
+            raise LaunchFailed(
                 f"compute environment {ce['computeEnvironmentName']} has no ECS cluster yet"
             )
         job = request.job
@@ -87,9 +97,15 @@ class EcsLauncher:
         }
         if not fargate:
             override.update(cpu=int(need["VCPU"] * 1024), memory=int(need["MEMORY"]))
+        try:
+            task_definition = self._task_definition(job, fargate)
+        except ClientError as e:
+            if _refused(e):
+                raise LaunchFailed(f"RegisterTaskDefinition: {e}") from e
+            raise
         kwargs: dict[str, Any] = {
             "cluster": cluster,
-            "taskDefinition": self._task_definition(job, fargate),
+            "taskDefinition": task_definition,
             "overrides": {"containerOverrides": [override]},
             "startedBy": started_by(request.run),
             "clientToken": f"{job['jobId']}-{request.run}",
@@ -109,7 +125,11 @@ class EcsLauncher:
         except self.ecs.exceptions.InvalidParameterException as e:
             if "No Container Instances were found" in str(e):  # none has registered yet
                 raise CapacityUnavailable("no container instance has registered in the cluster yet") from e
-            raise
+            raise LaunchFailed(str(e)) from e
+        except ClientError as e:
+            if _refused(e):
+                raise LaunchFailed(str(e)) from e
+            raise  # throttled, a server error: the task may have started
         failures = out.get("failures") or []
         if out.get("tasks") and not failures:
             return out["tasks"][0]["taskArn"]
@@ -118,7 +138,7 @@ class EcsLauncher:
             raise CapacityUnavailable("no registered container instance has room for the task")
         if reasons and all(r.startswith(_NO_ROOM) for r in reasons):
             raise CapacityUnavailable(", ".join(reasons))
-        raise RuntimeError(f"RunTask failed: {failures}")
+        raise LaunchFailed(f"RunTask failed: {failures}")
 
     def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []

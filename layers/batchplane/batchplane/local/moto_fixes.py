@@ -11,13 +11,15 @@ schedulers racing for one job), so local mode installs this per-item rollback in
 The logic otherwise follows moto's own implementation (Apache-2.0), operation by
 operation, with the same errors.
 
-Also ECS RunTask on a cluster with no container instance, which moto answers with a bare
-exception (a 500) where AWS answers InvalidParameterException: the scheduler must tell
-"no room yet" (the job waits) from a real failure.
+Also ECS RunTask: on a cluster with no container instance moto answers with a bare
+exception (a 500) where AWS answers InvalidParameterException (the scheduler must tell
+"no room yet" from a real failure), and moto ignores its clientToken (idempotency the
+scheduler relies on).
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 from typing import Any
 
@@ -34,6 +36,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
 
 
 def _key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -125,19 +128,43 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 _moto_run_task = EC2ContainerServiceBackend.run_task
 
 
+_moto_run_task_response = EC2ContainerServiceResponse.run_task
+_client_token: contextvars.ContextVar[str | None] = contextvars.ContextVar("ecs_client_token", default=None)
+
+
 def run_task(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
     """ECS RunTask on a cluster with no container instance: AWS answers
     InvalidParameterException "No Container Instances were found in your cluster.";
-    moto raises a bare Exception (a 500), which no client can tell from an outage."""
+    moto raises a bare Exception (a 500), which no client can tell from an outage.
+
+    And RunTask's clientToken, which moto ignores: AWS starts the tasks of a token once,
+    and a repeated call answers with them. The scheduler counts on that to ask again
+    after a launch whose answer it did not get."""
+    token = _client_token.get()
+    started = self.__dict__.setdefault("batchplane_client_tokens", {})
+    if token and token in started:
+        return started[token]
     try:
-        return _moto_run_task(self, *args, **kwargs)
+        tasks = _moto_run_task(self, *args, **kwargs)
     except Exception as e:
         if type(e) is Exception and str(e).startswith("No instances found in cluster"):
             raise InvalidParameterException("No Container Instances were found in your cluster.") from e
         raise
+    if token and tasks:
+        started[token] = tasks
+    return tasks
+
+
+def run_task_response(self: EC2ContainerServiceResponse) -> Any:
+    reset = _client_token.set(self._get_param("clientToken"))
+    try:
+        return _moto_run_task_response(self)
+    finally:
+        _client_token.reset(reset)
 
 
 def install() -> None:
     """Replace moto's TransactWriteItems and RunTask in this process (idempotent)."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]

@@ -154,6 +154,29 @@ class Attempts:
             except ConflictError:
                 continue
 
+    def launch_unsure(self, job_id: str, run: int, *, reason: str, max_errors: int) -> None:
+        """A launch raised without saying whether the task started (a timeout, a lost
+        answer). The attempt stays STARTING with no task, its error counted, for the tick
+        to launch again with the same run (which finds the task if it started); after
+        ``max_errors`` such launches it ends as "Task failed to start"."""
+        while True:
+            item = self.jobs.get(job_id)
+            if (item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING
+                    or item.doc["container"].get("taskArn")):
+                return
+            errors = int(item.extra.get("launchErrors") or 0) + 1
+            if errors >= max_errors:
+                self.task_stopped(job_id, run, task_arn=None, exit_code=None, reason=reason[:255],
+                                  status_reason="Task failed to start", retryable=True, item=item)
+                return
+            item.extra["launchErrors"] = errors
+            item.extra["launchErrorAt"] = now_ms()  # the tick waits from here to launch again
+            try:
+                self.jobs.save(item)
+                return
+            except ConflictError:
+                continue
+
     def _release_ops(self, item: Item, *, counted: bool = True) -> list[dict[str, Any]]:
         """Save the job that left STARTING/RUNNING and give its vCPUs back to its compute
         environment, as one transaction's entries. ``counted`` releases (capacity a task

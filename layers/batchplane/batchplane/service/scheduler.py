@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,7 +14,7 @@ from ..clock import now_ms
 from ..domain import arrays, capacity, compute, scheduling
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
-from ..ports import CapacityUnavailable, LaunchRequest, TaskLauncher
+from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from .arrays import Arrays
 from .attempts import Attempts
@@ -31,6 +32,13 @@ CAPACITY_HOLD_MS = 30_000
 # A dispatched attempt with no task after this long lost its launch (see sweep): well
 # past the scheduler's Lambda timeout (120 s), so the pass that dispatched it has ended.
 LAUNCH_GRACE_MS = 300_000
+# A launch that raised without saying whether the task started is asked again at once,
+# after these pauses (seconds), with the same run: the launcher's idempotency returns the
+# task if the first call started it. Still unsure, the tick launches it again this long
+# after (the dispatching pass is over), up to MAX_LAUNCH_ERRORS launches in all.
+LAUNCH_RETRY_PAUSES = (0.1, 0.5)
+UNSURE_LAUNCH_GRACE_MS = 30_000
+MAX_LAUNCH_ERRORS = 5
 # An attempt STARTING or RUNNING this long is checked against its task each tick: a stop
 # event the events function failed three times is gone (EventBridge invokes it at most
 # that often), and the job would hold its vCPUs for good.
@@ -297,8 +305,13 @@ class Scheduler:
         pass that dispatched it stopped (crashed, timed out) between its transaction and
         RunTask. RunTask's clientToken (the job and run) makes this start the task only if
         that pass did not, and otherwise records the one it started."""
-        if (item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn")
-                or _waited_ms(item, now) < grace_ms):
+        if item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn"):
+            return
+        unsure_at = item.extra.get("launchErrorAt")  # a launch raised without an answer then
+        if unsure_at:
+            if now - int(unsure_at) < min(grace_ms, UNSURE_LAUNCH_GRACE_MS):
+                return
+        elif _waited_ms(item, now) < grace_ms:
             return
         job_id, run = item.doc["jobId"], item.extra["run"]
         log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)
@@ -386,7 +399,7 @@ class Scheduler:
             environment=attempt_environment(doc, item.extra["queue"], ce["computeEnvironmentName"], attempt),
         )
         try:
-            task_arn = self.launcher.launch(request)
+            task_arn = self._start_task(request)
         except CapacityUnavailable as e:
             log.info("no room for %s on %s: %s", doc["jobId"], ce["computeEnvironmentName"], e)
             self.attempts.requeue_unstarted(
@@ -394,15 +407,33 @@ class Scheduler:
                 reason=f"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - {e}"[: rules.MAX_REASON],
             )
             return False
-        except Exception as e:  # noqa: BLE001 - any launch failure ends the attempt, never loses the job
-            log.exception("launch failed for %s", doc["jobId"])
+        except LaunchFailed as e:
+            log.warning("launch of %s refused: %s", doc["jobId"], e)
             self.attempts.task_stopped(doc["jobId"], run, task_arn=None, exit_code=None,
-                              reason=str(e)[:255], status_reason="Task failed to start", retryable=True)
+                                       reason=str(e)[:255], status_reason="Task failed to start", retryable=True)
+            return False
+        except Exception as e:  # noqa: BLE001 - the task may have started: never end the attempt on a guess
+            log.exception("launch of %s (run %s) unsure", doc["jobId"], run)
+            self.attempts.launch_unsure(doc["jobId"], run, reason=f"{type(e).__name__}: {e}",
+                                        max_errors=MAX_LAUNCH_ERRORS)
             return False
         if self._record_task(doc["jobId"], run, task_arn):
             # TerminateJob came while the task was starting: it had no task to stop yet.
             self.launcher.stop(task_arn, "Terminated while starting")
         return True
+
+    def _start_task(self, request: LaunchRequest) -> str:
+        """launcher.launch, asked again with the same run while it raises without an answer
+        (not CapacityUnavailable or LaunchFailed): a later answer tells what the first did."""
+        for pause in LAUNCH_RETRY_PAUSES:
+            try:
+                return self.launcher.launch(request)
+            except (CapacityUnavailable, LaunchFailed):
+                raise
+            except Exception as e:  # noqa: BLE001 - asked again below
+                log.warning("launch of %s (run %s) raised %r: asking again", request.job["jobId"], request.run, e)
+                time.sleep(pause)
+        return self.launcher.launch(request)
 
     def _record_task(self, job_id: str, run: int, task_arn: str) -> bool:
         """Note the attempt's task on the job; True if the job was terminated meanwhile."""
@@ -432,6 +463,8 @@ def _to_starting(item: Item, ce: dict[str, Any]) -> None:
     item.doc.pop("statusReason", None)
     item.extra["ce"] = ce["computeEnvironmentName"]
     item.extra["run"] = int(item.extra.get("run") or 0) + 1
+    for unsure in ("launchErrors", "launchErrorAt"):  # a previous run's unanswered launches
+        item.extra.pop(unsure, None)
 
 
 def _groups(placements: list[tuple[scheduling.Candidate, str]],
