@@ -15,18 +15,20 @@ import inspect
 import json
 import random
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from batchplane.local import demo
+from batchplane.local.stack import EMULATOR_STATE
 
 from .support import TERMINAL
 from .test_restart import UpProcess, _statuses, _until
 
 SAMPLES = inspect.signature(demo.run).parameters["samples"].default
 JOBS = inspect.signature(demo.run).parameters["jobs"].default
-PATIENT = [{"name": "AWS_RETRY_MODE", "value": "standard"}, {"name": "AWS_MAX_ATTEMPTS", "value": "10"}]
+PATIENT = [{"name": "AWS_RETRY_MODE", "value": "standard"}, {"name": "AWS_MAX_ATTEMPTS", "value": "20"}]
 
 
 def _free_port() -> int:
@@ -67,10 +69,12 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
         bucket = f"batchplane-demo-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
         demo._setup(batch, bucket, SAMPLES)
+        set_up = time.time()
         # As demo.run submits them, plus patience: the children reach S3 through the stack,
-        # which is down for the restart's seconds. botocore's standard retry mode, 10
-        # attempts (backoff up to 20 s), outlasts it; its default (legacy, 5) may not, and a
-        # child whose put_object failed would be retried: a second run of its darts.
+        # which is down for the restart's seconds. botocore's standard retry mode, 20
+        # attempts (backoff up to 20 s, with jitter), outlasts that even on a loaded
+        # machine; its default (legacy, 5) may not, and a child whose put_object failed
+        # would be retried: a second run of its darts.
         patient = {"containerOverrides": {"environment": PATIENT}}
         array = batch.submit_job(jobName="pi-darts", jobQueue="demo", jobDefinition="pi-worker",
                                  arrayProperties={"size": JOBS}, **patient)["jobId"]
@@ -83,6 +87,12 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
             started = s.get("RUNNING", 0) + s.get("SUCCEEDED", 0) + s.get("FAILED", 0)
             return started >= 1 and s.get("SUCCEEDED", 0) + s.get("FAILED", 0) < JOBS
         _until(middle, timeout=120, what="the array's children under way")
+        # The emulator saves S3 (the demo's bucket) at most every second, less often on a
+        # loaded machine, and a kill -9 loses what it has not saved (docs/architecture.md):
+        # the kill comes after a save that holds the bucket.
+        state = tmp_path / "state" / EMULATOR_STATE
+        _until(lambda: state.exists() and state.stat().st_mtime > set_up, timeout=60,
+               what="the emulator to save the demo's bucket")
         before = _summary(batch, array)
         assert _statuses(batch, [aggregate])[aggregate]["status"] not in TERMINAL
     finally:

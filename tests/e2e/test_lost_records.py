@@ -4,6 +4,7 @@ making the reaction it would have caused do nothing while the job ends."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -25,11 +26,19 @@ def test_a_dependent_whose_release_was_lost_runs_at_the_tick(
     queue = _setup(batch)
     jd = _jd(batch, ["true"])
     dependencies = wiring.services().reactions.dependencies  # the scheduler's too
-    monkeypatch.setattr(dependencies, "on_finished", lambda job_id, status: False)  # the lost record
+    lost = threading.Event()
+
+    def lose(job_id: str, status: str) -> bool:  # the lost record
+        lost.set()
+        return False
+
+    monkeypatch.setattr(dependencies, "on_finished", lose)
     first = batch.submit_job(jobName=uniq("a"), jobQueue=queue, jobDefinition=jd)["jobId"]
     second = batch.submit_job(jobName=uniq("b"), jobQueue=queue, jobDefinition=jd,
                               dependsOn=[{"jobId": first}])["jobId"]
     assert wait_done(batch, first, timeout=20)["status"] == "SUCCEEDED"
+    # DescribeJobs shows the end before the scheduler has taken its record: wait for that.
+    assert lost.wait(20), "the scheduler never took the record of the first job's end"
     assert wait_status(batch, second, "PENDING", timeout=10)["status"] == "PENDING"
     monkeypatch.undo()
     stack.tick()  # too early: nothing is taken for lost yet

@@ -15,6 +15,8 @@ Also ECS RunTask: on a cluster with no container instance moto answers with a ba
 exception (a 500) where AWS answers InvalidParameterException (the scheduler must tell
 "no room yet" from a real failure), and moto ignores its clientToken (idempotency the
 scheduler relies on).
+
+And EventBridge's pattern matching, done without moto's JSON copies (see patterns.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.events.models import EventPattern
+
+from . import patterns
 
 
 def _key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -168,3 +173,4 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
     EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]
+    EventPattern.matches_event = patterns.matches_event  # type: ignore[method-assign]

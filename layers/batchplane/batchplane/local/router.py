@@ -15,6 +15,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from moto.events.models import EventPattern
 from .. import clock
 from ..config import settings
 from ..store.sqlite import SqliteStore
+from . import patterns
 from .emulator import Activity
 from .template import FunctionSpec, Template
 
@@ -111,7 +113,7 @@ class Router:
     def publish(self, event: dict[str, Any]) -> None:
         """Put one event on the (local) default bus: every matching rule's target runs."""
         for pattern, fn in self._rules:
-            if pattern.matches_event(event):
+            if patterns.matches(pattern, event):
                 self._pool.submit(self._safe_invoke, fn, event)
 
     def _safe_invoke(self, fn: Function, event: dict[str, Any]) -> None:
@@ -241,6 +243,7 @@ class Router:
             if not read:
                 woken.wait(IDLE_WAKE_SECONDS)
                 continue
+            read = self._fill_window(mapping, woken, read)
             batch = [record for _, record in read if mapping.passes(record)]
             if batch:
                 self._deliver_batch(mapping, batch)
@@ -248,6 +251,24 @@ class Router:
                     return  # not delivered in full: the next start delivers it again
             after = read[-1][0]
             store.save_checkpoint(mapping.consumer, after)
+
+    def _fill_window(self, mapping: _Mapping, woken: threading.Event,
+                     read: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+        """MaximumBatchingWindowInSeconds: records that follow the first within the window
+        join its batch, until BatchSize."""
+        assert self.store is not None
+        deadline = time.monotonic() + mapping.window
+        while len(read) < mapping.batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            woken.clear()
+            more = self.store.records(read[-1][0], mapping.batch_size - len(read))
+            if more:
+                read += more
+            else:
+                woken.wait(left)
+        return read
 
     def _expire(self) -> None:
         """DynamoDB's TTL process for the embedded store: expired items go (with their
@@ -273,9 +294,11 @@ class Router:
                 records = mapping.pending.get(timeout=0.1)
             except queue.Empty:
                 continue
-            while len(records) < mapping.batch_size:  # take what else has arrived meanwhile
+            deadline = time.monotonic() + mapping.window
+            while len(records) < mapping.batch_size:  # what else arrives within the window
                 try:
-                    records += mapping.pending.get_nowait()
+                    records += mapping.pending.get(timeout=max(0.0, deadline - time.monotonic())) \
+                        if mapping.window else mapping.pending.get_nowait()
                 except queue.Empty:
                     break
             for batch in _chunks(records, mapping.batch_size):
@@ -361,6 +384,7 @@ class _Mapping:
         self.on_failure = (target.split(".")[0] if isinstance(target, str) else target[0]) if target else None
         self.patterns = [_pattern(f["Pattern"]) for f in (props.get("FilterCriteria") or {}).get("Filters", [])]
         self.batch_size = int(props.get("BatchSize", 100))
+        self.window = float(props.get("MaximumBatchingWindowInSeconds", 0))
         self.pending: queue.Queue[list[dict[str, Any]]] = queue.Queue()
         self.stream_arn = ""
 
@@ -369,7 +393,7 @@ class _Mapping:
         return f"{fn.spec.logical_id}.{event_name}"
 
     def passes(self, record: dict[str, Any]) -> bool:
-        return not self.patterns or any(p.matches_event(record) for p in self.patterns)
+        return not self.patterns or any(patterns.matches(p, record) for p in self.patterns)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
