@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane.service.reactions import resource_wakes_scheduler, wakes_scheduler
+from batchplane.store.jobs import is_job
 from batchplane.wiring import services
 
 logger = Logger()
@@ -22,7 +23,7 @@ def record_handler(record: DynamoDBRecord, parents: set[str]) -> bool:
     change = record.dynamodb
     if change is None:
         return False
-    if change.keys.get("sk") != "JOB":
+    if not is_job(change.keys):
         return resource_wakes_scheduler(change.keys)
     if not change.new_image:
         if change.old_image:

@@ -13,9 +13,9 @@ import pytest
 from batchplane import clock, wiring
 from batchplane.adapters.autoscaling import AutoScalingCapacity, group_name
 from batchplane.domain import jobs as rules
-from batchplane.service.jobstore import JobStore
 from batchplane.service.provisioning import Provisioning
 from batchplane.store.dynamodb import Item
+from batchplane.store.jobs import JobStore
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event

@@ -12,8 +12,8 @@ from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import TaskLauncher
 from ..store import DynamoStore, Item
+from ..store.jobs import JobStore
 from .dependencies import Dependencies
-from .jobstore import JOB_SK, JobStore, job_pk
 
 
 class Arrays:
@@ -71,10 +71,8 @@ class Arrays:
         doc = arrays.child_doc(parent.doc, index, arns.job_arn(job_id))
         deps = doc["dependsOn"]
         doc["status"] = _first_status(deps)
-        item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={
-            "queue": parent.extra["queue"], "parent": parent.doc["jobId"], "index": index,
-            "waiting": len(deps),
-        })
+        item = JobStore.item(doc, queue=parent.extra["queue"], parent=parent.doc["jobId"], index=index,
+                             waiting=len(deps))
         if parent.extra.get("childEvents") == "off":
             item.extra["events"] = "off"  # the publisher's filter drops its records
         try:
@@ -162,8 +160,8 @@ class Arrays:
         index = start
         while index < size and len(out) < limit:
             batch = range(index, min(size, index + 100))
-            found = {i.doc["jobId"]: i.doc for i in self.store.batch_get(
-                [(job_pk(arrays.child_id(parent["jobId"], i)), JOB_SK) for i in batch])}
+            found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(
+                [arrays.child_id(parent["jobId"], i) for i in batch])}
             for i in batch:
                 doc = found.get(arrays.child_id(parent["jobId"], i))
                 index = i + 1

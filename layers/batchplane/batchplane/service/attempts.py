@@ -9,7 +9,7 @@ from ..domain import jobs as rules
 from ..domain.scheduling import decayed
 from ..errors import ConflictError
 from ..store import DynamoStore, Item
-from .jobstore import JobStore, mvcpus
+from ..store.jobs import JobStore, mvcpus
 from .resources import Resources
 
 

@@ -18,7 +18,7 @@ from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import Workflows
 from ..store import DynamoStore, Item
-from .jobstore import JOB_SK, JobStore, job_pk, retention_expiry
+from ..store.jobs import JOB_SK, JobStore, retention_expiry
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Dependencies:
         for dep in deps:
             edge = Item(pk=f"DEPS#{dep['jobId']}", sk=f"{JOB_SK}#{job_id}", doc={"type": dep.get("type")})
             # Not ended yet (a child not materialized yet has not ended either).
-            check = self.store.check_op(job_pk(dep["jobId"]), JOB_SK, "status", (rules.SUCCEEDED, rules.FAILED))
+            check = self.jobs.not_ended_op(dep["jobId"])
             try:
                 self.store.transact([check, self.store.put_new_op(edge)])
                 continue

@@ -39,6 +39,7 @@ from typing import Any
 from ..config import settings
 from ..domain import jobs as rules
 from ..store.dynamodb import Item, deserialize
+from ..store.jobs import is_job
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
     if "NewImage" not in stream:
         return None  # REMOVE (TTL expiry): the job did not change status
     new = deserialize(stream["NewImage"])
-    if new.get("sk") != "JOB" or new.get("events") == "off":
+    if not is_job(new) or new.get("events") == "off":
         return None  # not a job, or a child of an array whose queue turned them off
     doc = new["doc"]
     status = doc["status"]

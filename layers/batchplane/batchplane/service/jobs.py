@@ -18,9 +18,9 @@ from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
 from ..store import DynamoStore, Item
+from ..store.jobs import JobStore, mvcpus
 from .arrays import Arrays
 from .dependencies import Dependencies
-from .jobstore import JOB_SK, JobStore, job_pk, listing, mvcpus
 from .resources import Resources, _page_size
 
 MAX_DESCRIBE = 100
@@ -88,7 +88,7 @@ class Jobs:
         doc["dependsOn"] = deps
         if size is not None:
             doc["arrayProperties"] = {"size": size}
-        item = Item(pk=job_pk(job_id), sk=JOB_SK, doc=doc, extra={"queue": queue["jobQueueName"]})
+        item = JobStore.item(doc, queue=queue["jobQueueName"])
         if size is not None and not arrays.child_events(queue):
             item.extra["childEvents"] = "off"  # its children's items carry "events": "off"
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
@@ -116,7 +116,7 @@ class Jobs:
         ids = [d["jobId"] for d in deps if "jobId" in d]
         if len(set(ids)) != len(ids):
             raise ClientException("dependsOn lists the same job twice.")
-        found = {i.doc["jobId"]: i.doc for i in self.store.batch_get([(job_pk(j), JOB_SK) for j in ids])}
+        found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(ids)}
         for dep in deps:
             if "jobId" not in dep:
                 continue
@@ -164,7 +164,7 @@ class Jobs:
         if len(ids) > MAX_DESCRIBE:
             raise ClientException(f"DescribeJobs takes at most {MAX_DESCRIBE} job IDs; got {len(ids)}.")
         wanted = [arns.name_from(i, "job") for i in checks.strings(ids, "jobs")]
-        found = {i.doc["jobId"]: i.doc for i in self.store.batch_get([(job_pk(j), JOB_SK) for j in wanted])}
+        found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(wanted)}
         return {"jobs": [self.arrays.described(found[j]) for j in dict.fromkeys(wanted) if j in found]}
 
     def list(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +191,7 @@ class Jobs:
         token = request.get("nextToken")
         if token is not None and not isinstance(token, str):
             raise ClientException(_BAD_TOKEN)
-        items, after = self.store.query_index(listing(queue, status or rules.RUNNING), limit=limit,
-                                              token=token or None)
+        items, after = self.jobs.page(queue, status or rules.RUNNING, limit=limit, token=token or None)
         out: dict[str, Any] = {"jobSummaryList": [rules.summary(i.doc) for i in items]}
         if after is not None:
             out["nextToken"] = after
@@ -235,8 +234,8 @@ class Jobs:
         high = rank + (before if before is not None else "~")
         token = None
         while True:
-            items, token = self.store.query_index(listing(queue, status), limit=page, token=token,
-                                                  between=(rank, high), forward=False)
+            items, token = self.jobs.page(queue, status, limit=page, token=token, between=(rank, high),
+                                          forward=False)
             for item in items:
                 key = f"{item.doc['createdAt']:013d}#{item.doc['jobId']}"
                 if before is None or key < before:

@@ -24,7 +24,7 @@ from ..domain import capacity, compute
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import CapacityController, CapacityError
-from .jobstore import JobStore
+from ..store.jobs import JobStore
 from .resources import Resources
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import jobs as rules
+from ..store import jobs
 from .arrays import Arrays
 from .dependencies import Dependencies
 
@@ -47,7 +48,7 @@ class Reactions:
         batch of records."""
         status = new.get("status")
         before = (old or {}).get("status")
-        job_id = new["pk"].removeprefix("JOB#")  # the key: no need to decompress ``doc``
+        job_id = jobs.job_id(new)
         if status == rules.SUBMITTED and before is None:
             return self.dependencies.admit(job_id)
         if status in rules.TERMINAL and before != status:
@@ -61,7 +62,7 @@ class Reactions:
         """A job item expired (DynamoDB's TTL removed it). An array parent that fanned out
         leaves counter and chunk items, which go with it."""
         if old.get("fanout"):
-            self.arrays.jobs.forget_array(old["pk"].removeprefix("JOB#"))
+            self.arrays.jobs.forget_array(jobs.job_id(old))
 
     def settle(self, parents: set[str]) -> None:
         """Settle each array parent once (PENDING -> SUCCEEDED/FAILED when its last child

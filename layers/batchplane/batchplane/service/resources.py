@@ -11,6 +11,7 @@ from ..domain import capacity, compute, jobdefs, policies, queues, roles
 from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
+from ..store.jobs import JobStore
 
 HEAD = "#"
 KINDS = {
@@ -380,7 +381,7 @@ class Resources:
         if kind == "job-definition":
             return self.job_definition(resource_arn)
         if kind == "job":
-            item = self.store.get(f"JOB#{rid}", "JOB")
+            item = JobStore(self.store).get(rid)
             if item is None:
                 raise ClientException(f"Job {rid} does not exist.")
             return item

@@ -16,10 +16,10 @@ from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
+from ..store.jobs import JobStore, mvcpus
 from .arrays import Arrays
 from .attempts import Attempts
 from .dependencies import Dependencies
-from .jobstore import JobStore, mvcpus
 from .resources import Resources
 from .tasks import TASK_LOST, on_task_state_change
 

@@ -1,15 +1,19 @@
-"""Reading and writing jobs: one item per job, listed by queue and status."""
+"""Jobs: one item per job (``JOB#<id>`` / ``JOB``), listed by queue and status in gsi1
+(``JOBS#<queue>#<status>``), with its array parent's child counters kept in step."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..config import settings
 from ..domain import arrays, jobdefs
 from ..domain import jobs as rules
-from ..store import DynamoStore, Item
+from .dynamodb import Item
+
+if TYPE_CHECKING:
+    from . import Store
 
 JOB_SK = "JOB"
 
@@ -46,9 +50,27 @@ def _tally(counters: dict[tuple[str, str], dict[str, int]], key: tuple[str, str]
     deltas[status] = deltas.get(status, 0) + step
 
 
+def is_job(keys: dict[str, Any]) -> bool:
+    """Whether a stream record's keys (or an image) are a job's item."""
+    return keys.get("sk") == JOB_SK
+
+
+def job_id(keys: dict[str, Any]) -> str:
+    """The job id of a job item's keys: no need to decompress its ``doc``."""
+    return str(keys["pk"]).removeprefix("JOB#")
+
+
 class JobStore:
-    def __init__(self, store: DynamoStore) -> None:
+    """The jobs repository: the services read, create and compare-and-swap jobs through
+    it and never see their keys."""
+
+    def __init__(self, store: Store) -> None:
         self.store = store
+
+    @staticmethod
+    def item(doc: dict[str, Any], **extra: Any) -> Item:
+        """A new job's item, for ``new_op``; ``extra``: its top-level attributes."""
+        return Item(pk=job_pk(doc["jobId"]), sk=JOB_SK, doc=doc, extra=extra)
 
     def _index(self, item: Item) -> None:
         """Keep the listing keys and retention in step with the job's status."""
@@ -155,15 +177,27 @@ class JobStore:
                 total[status] = total.get(status, 0) + int(item.get(status, 0))
         return total
 
+    def not_ended_op(self, job_id: str) -> Any:
+        """A transaction entry that passes while the job has not ended (SUCCEEDED or
+        FAILED), or does not exist yet (an array child not materialized)."""
+        return self.store.check_op(job_pk(job_id), JOB_SK, "status", (rules.SUCCEEDED, rules.FAILED))
+
+    def page(self, queue: str, status: str, *, limit: int | None = None, token: str | None = None,
+             between: tuple[str, str] | None = None, forward: bool = True) -> tuple[list[Item], str | None]:
+        """One page of a queue's jobs in ``status``, in dispatch order (``forward``), and
+        the token of the next. ``between``: sort keys ``<rank><createdAt:013>#<jobId>``."""
+        return self.store.query_index(listing(queue, status), limit=limit, token=token, between=between,
+                                      forward=forward)
+
     def every(self, queue: str, status: str, page: int = 1000) -> Iterator[Item]:
         """Every job of a queue in ``status``, in dispatch order, a page at a time."""
         token = None
         while True:
-            items, token = self.store.query_index(listing(queue, status), limit=page, token=token)
+            items, token = self.page(queue, status, limit=page, token=token)
             yield from items
             if token is None:
                 return
 
     def queued(self, queue: str, status: str, limit: int) -> list[Item]:
         """The first ``limit`` jobs of a queue in ``status``, in dispatch order."""
-        return self.store.query_index(listing(queue, status), limit=limit)[0]
+        return self.page(queue, status, limit=limit)[0]
