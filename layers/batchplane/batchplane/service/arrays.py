@@ -12,6 +12,7 @@ from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import TaskLauncher
 from ..store import DynamoStore, Item
+from ..store.arrays import ArrayCounters
 from ..store.jobs import JobStore
 from .dependencies import Dependencies
 
@@ -20,6 +21,7 @@ class Arrays:
     def __init__(self, store: DynamoStore, dependencies: Dependencies, launcher: TaskLauncher | None) -> None:
         self.store = store
         self.jobs = JobStore(store)
+        self.counters = ArrayCounters(store)
         self.dependencies = dependencies
         self.launcher = launcher
 
@@ -61,7 +63,7 @@ class Arrays:
         """Count the chunk's children in the parent's statusSummary before creating them,
         so that a child's later moves never take a counter below zero."""
         try:
-            self.store.transact(self.jobs.chunk_count_ops(
+            self.store.transact(self.counters.chunk_ops(
                 parent["jobId"], {i: _first_status(arrays.child_dependencies(parent, i)) for i in indexes}))
         except ConflictError:
             pass  # counted by an earlier try of this chunk
@@ -128,7 +130,7 @@ class Arrays:
             if parent is None or parent.doc["status"] != rules.PENDING:
                 return
             size = parent.doc["arrayProperties"]["size"]
-            status = arrays.outcome(self.jobs.child_summary(parent_id), size)
+            status = arrays.outcome(self.counters.summary(parent_id), size)
             if status is None:
                 return
             doc = parent.doc
@@ -148,7 +150,7 @@ class Arrays:
         props = doc.get("arrayProperties") or {}
         if "size" not in props:
             return doc
-        summary = self.jobs.child_summary(doc["jobId"])
+        summary = self.counters.summary(doc["jobId"])
         return {**doc, "arrayProperties": {**props, "statusSummary": {k: v for k, v in summary.items() if v}}}
 
     def children(

@@ -62,7 +62,7 @@ class Reactions:
         """A job item expired (DynamoDB's TTL removed it). An array parent that fanned out
         leaves counter and chunk items, which go with it."""
         if old.get("fanout"):
-            self.arrays.jobs.forget_array(jobs.job_id(old))
+            self.arrays.counters.forget(jobs.job_id(old))
 
     def settle(self, parents: set[str]) -> None:
         """Settle each array parent once (PENDING -> SUCCEEDED/FAILED when its last child

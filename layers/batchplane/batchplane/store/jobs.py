@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..config import settings
-from ..domain import arrays, jobdefs
+from ..domain import jobdefs
 from ..domain import jobs as rules
+from .arrays import ArrayCounters, Deltas, Key, tally
 from .dynamodb import Item
 
 if TYPE_CHECKING:
@@ -37,19 +38,6 @@ def mvcpus(doc: dict[str, Any]) -> int:
     return int(round(jobdefs.requirements(doc["container"])["VCPU"] * 1000))
 
 
-def counter_key(parent_id: str, index: int) -> tuple[str, str]:
-    """Child ``index``'s counter item. Children next to each other, which tend to move at
-    the same time, count on different items: fewer transactions collide."""
-    return f"ARRAY#{parent_id}", f"COUNT#{index % arrays.COUNTER_SHARDS:02d}"
-
-
-def _tally(counters: dict[tuple[str, str], dict[str, int]], key: tuple[str, str], status: str,
-           step: int) -> None:
-    """Add ``step`` to the count of ``status`` on counter item ``key``."""
-    deltas = counters.setdefault(key, {})
-    deltas[status] = deltas.get(status, 0) + step
-
-
 def is_job(keys: dict[str, Any]) -> bool:
     """Whether a stream record's keys (or an image) are a job's item."""
     return keys.get("sk") == JOB_SK
@@ -66,6 +54,7 @@ class JobStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.counters = ArrayCounters(store)
 
     @staticmethod
     def item(doc: dict[str, Any], **extra: Any) -> Item:
@@ -113,69 +102,35 @@ class JobStore:
         that move together share one update of each counter item they touch (a
         transaction may write an item only once)."""
         ops: list[dict[str, Any]] = []
-        counters: dict[tuple[str, str], dict[str, int]] = {}
+        deltas: Deltas = {}
         for item in items:
             before = item.extra.get("status")
             self._index(item)
             ops.append(self.store.replace_op(item))
-            self._count(item, before, counters)
-        return ops + self._counter_ops(counters)
+            self._count(item, before, deltas)
+        return ops + self.counters.add_ops(deltas)
 
     def new_op(self, item: Item) -> dict[str, Any]:
         """Creating the job (refused if it exists). An array child's first status is
-        counted by its chunk (``chunk_count_ops``), not here."""
+        counted by its chunk (``ArrayCounters.chunk_ops``), not here."""
         self._index(item)
         return self.store.put_new_op(item)
 
-    def chunk_count_ops(self, parent_id: str, first: dict[int, str]) -> list[dict[str, Any]]:
-        """Counting a fan-out chunk's children in their first status (index -> status),
-        as one transaction with a marker item: a retried chunk is refused and counts
-        nothing twice. One transaction per chunk instead of one per child."""
-        counters: dict[tuple[str, str], dict[str, int]] = {}
-        for index, status in first.items():
-            _tally(counters, counter_key(parent_id, index), status, 1)
-        marker = Item(pk=f"ARRAY#{parent_id}", sk=f"CHUNK#{min(first):06d}", doc={})
-        return [self.store.put_new_op(marker), *self._counter_ops(counters)]
-
     @staticmethod
-    def counter_key(item: Item) -> tuple[str, str] | None:
+    def counter_key(item: Item) -> Key | None:
         """The key of the item that counts an array child's status, among its parent's."""
         parent = item.extra.get("parent")
-        return counter_key(parent, int(item.extra["index"])) if parent else None
+        return ArrayCounters.key(parent, int(item.extra["index"])) if parent else None
 
-    def _count(self, item: Item, before: str | None, counters: dict[tuple[str, str], dict[str, int]]) -> None:
+    def _count(self, item: Item, before: str | None, deltas: Deltas) -> None:
         """Add an array child's change of status to the deltas of its counter item."""
         key = self.counter_key(item)
         after = item.extra["status"]
         if key is None or before == after:
             return
-        _tally(counters, key, after, 1)
+        tally(deltas, key, after, 1)
         if before:
-            _tally(counters, key, before, -1)
-
-    def _counter_ops(self, counters: dict[tuple[str, str], dict[str, int]]) -> list[dict[str, Any]]:
-        ops = []
-        for (pk, sk), deltas in counters.items():
-            changed = {status: d for status, d in deltas.items() if d}
-            if changed:
-                ops.append(self.store.add_op(pk, sk, changed))
-        return ops
-
-    def forget_array(self, parent_id: str) -> int:
-        """Delete an array's counter and chunk items, once its parent item has expired.
-        Returns how many there were."""
-        found = self.store.query_partition(f"ARRAY#{parent_id}", "", raw=True)
-        for item in found:
-            self.store.delete(item["pk"], item["sk"])
-        return len(found)
-
-    def child_summary(self, parent_id: str) -> dict[str, int]:
-        """How many children of an array are in each status (its statusSummary)."""
-        total: dict[str, int] = {}
-        for item in self.store.query_partition(f"ARRAY#{parent_id}", "COUNT#", raw=True):
-            for status in rules.STATUSES:
-                total[status] = total.get(status, 0) + int(item.get(status, 0))
-        return total
+            tally(deltas, key, before, -1)
 
     def not_ended_op(self, job_id: str) -> Any:
         """A transaction entry that passes while the job has not ended (SUCCEEDED or
