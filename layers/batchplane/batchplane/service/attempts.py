@@ -10,6 +10,7 @@ from ..domain.scheduling import decayed
 from ..errors import ConflictError
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
+from ..store.usage import UsageCounters
 from .resources import Resources
 
 
@@ -17,6 +18,7 @@ class Attempts:
     def __init__(self, store: DynamoStore) -> None:
         self.store = store
         self.jobs = JobStore(store)
+        self.usage = UsageCounters(store)
         self.resources = Resources(store)
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
@@ -147,7 +149,7 @@ class Attempts:
             # ...or until its environment frees capacity: a later release passes this count.
             ce = item.extra.get("ce")
             item.extra["holdCe"] = ce
-            item.extra["holdReleases"] = self.store.counters(f"CE#{ce}", "USAGE").get("releases", 0)
+            item.extra["holdReleases"] = self.usage.of(ce).get("releases", 0)
             try:
                 self.store.transact(self._release_ops(item, counted=False))
                 return
@@ -185,7 +187,7 @@ class Attempts:
         ops = self.jobs.save_ops(item)
         if ce:
             deltas = {"mvcpus": -mvcpus(item.doc)} | ({"releases": 1} if counted else {})
-            ops.append(self.store.add_op(f"CE#{ce}", "USAGE", deltas))
+            ops.append(self.usage.add_op(ce, deltas))
         return ops
 
     def mark_stopping(

@@ -12,6 +12,7 @@ from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore
+from ..store.usage import UsageCounters
 
 HEAD = "#"
 KINDS = {
@@ -43,6 +44,7 @@ class Resources:
     def __init__(self, store: DynamoStore, provisioner: ComputeProvisioner | None = None) -> None:
         self.store = store
         self.provisioner = provisioner
+        self.usage = UsageCounters(store)
 
     # -- generic named resources ------------------------------------------------------
 
@@ -145,7 +147,7 @@ class Resources:
                 f"{', '.join(users)}: remove it from their computeEnvironmentOrder first."
             )
         self._delete(item, "Compute environment", doc["computeEnvironmentName"])
-        self.store.delete(item.pk, "USAGE")
+        self.usage.forget(doc["computeEnvironmentName"])
         if self.provisioner is not None:
             self.provisioner.delete_environment(doc)
         return {}

@@ -17,6 +17,7 @@ from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
+from ..store.usage import UsageCounters
 from .arrays import Arrays
 from .attempts import Attempts
 from .dependencies import Dependencies
@@ -53,6 +54,7 @@ class Scheduler:
         self.store = store
         self.arrays = arrays
         self.jobs = JobStore(store)
+        self.usage = UsageCounters(store)
         self.resources = Resources(store)
         self.attempts = Attempts(store)
         self.launcher = launcher
@@ -98,7 +100,7 @@ class Scheduler:
         # Usage is read after the jobs: a job that leaves RUNNING in between has already
         # given its vCPUs back, so the pass sees room rather than a victim too few (reading
         # usage first could count a job it no longer lists and preempt a second victim).
-        usage = {doc["computeEnvironmentName"]: self.store.counters(f"CE#{doc['computeEnvironmentName']}", "USAGE")
+        usage = {doc["computeEnvironmentName"]: self.usage.of(doc["computeEnvironmentName"])
                  for doc in ce_docs.values()}
         environments = {arn: self._environment(doc, usage[doc["computeEnvironmentName"]])
                         for arn, doc in ce_docs.items()}
@@ -382,7 +384,7 @@ class Scheduler:
         ceiling = compute.max_vcpus(ce)
         limits = None if ceiling is None else {"mvcpus": ceiling * 1000}
         need = sum(mvcpus(i.doc) for i in items)
-        usage = self.store.add_op(f"CE#{ce['computeEnvironmentName']}", "USAGE", {"mvcpus": need}, limits)
+        usage = self.usage.add_op(ce["computeEnvironmentName"], {"mvcpus": need}, limits)
         self.store.transact([*self.jobs.save_many_ops(items), usage])
 
     def _launch(self, item: Item, ce: dict[str, Any]) -> bool:
