@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 GROUP = "batchplane"  # the local stack's schedule group
 MAX_ATTEMPTS = 3  # an asynchronous invocation and Lambda's two retries
 BUS_GATHER_SECONDS = 0.05  # after a wake-up, how long the rules' poller lets events gather
+RELIST_SECONDS = 10.0  # the schedules are listed at least this often (see _current_schedules)
 MAX_CATCH_UP = 100  # firings of one schedule fired in one pass after the clock jumps
 _MOTO_S3_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
 _MOTO_S3_SEQUENCER = "617f08299329d189"
@@ -137,6 +138,7 @@ class LocalBus:
         clients: dict[str, Any],
         set_env: Callable[[dict[str, str]], None],
         clock: LocalClock | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.template = template
         self.router = router
@@ -148,6 +150,9 @@ class LocalBus:
         self.rules: list[_Rule] = []
         self.fired: list[dict[str, Any]] = []  # every schedule firing, for inspection
         self._schedules: dict[str, _Schedule] = {}
+        self.activity = activity
+        self._summaries: list[dict[str, Any]] | None = None
+        self._listed: tuple[int | None, float] = (None, 0.0)  # (schedule_writes, when) at the last listing
         self._lock = threading.RLock()  # one scheduler pass at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -345,7 +350,7 @@ class LocalBus:
             now = self.clock.now()
             fired: list[dict[str, Any]] = []
             seen: set[str] = set()
-            for summary in self._list_schedules():
+            for summary in self._current_schedules():
                 name = summary["Name"]
                 seen.add(name)
                 state = self._refresh(name, summary)
@@ -368,6 +373,17 @@ class LocalBus:
                 del self._schedules[gone]
             self.fired += fired
             return fired
+
+    def _current_schedules(self) -> list[dict[str, Any]]:
+        """The schedules' summaries: listed again when the emulator served a request that
+        may have changed one, and at least every RELIST_SECONDS (a pass every 0.25 s
+        listing them through boto3 was a twentieth of local mode's CPU under load)."""
+        writes = self.activity.schedule_writes if self.activity is not None else None
+        if (writes is None or writes != self._listed[0] or self._summaries is None
+                or time.monotonic() - self._listed[1] > RELIST_SECONDS):
+            self._summaries = self._list_schedules()
+            self._listed = (writes, time.monotonic())
+        return self._summaries
 
     def _list_schedules(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -56,6 +56,9 @@ class Activity:
 
     def __init__(self) -> None:
         self._flags = {self.STREAM: threading.Event(), self.BUS: threading.Event()}
+        # EventBridge Scheduler requests that may have changed a schedule: the local bus
+        # lists the schedules again only when this moved (or now and then).
+        self.schedule_writes = 0
 
     def saw(self, target: str) -> None:
         if target.startswith("DynamoDB_"):
@@ -121,7 +124,11 @@ class _SerializeDynamoDB:
                 body: Iterable[bytes] = list(self.app(environ, start_response))
             self.activity.saw(target)
             return body
-        return self.run(target, lambda: self.app(environ, start_response))  # moto has made the change by now
+        body = self.run(target, lambda: self.app(environ, start_response))  # moto has made the change by now
+        signed_for = environ.get("HTTP_AUTHORIZATION", "")
+        if environ.get("REQUEST_METHOD") != "GET" and "/scheduler/aws4_request" in signed_for:
+            self.activity.schedule_writes += 1
+        return body
 
     def run(self, target: str, serve: Callable[[], Any]) -> Any:
         """Serve a request that is not DynamoDB's (by the app, or by moto's handler directly)

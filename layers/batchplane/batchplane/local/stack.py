@@ -121,7 +121,7 @@ class LocalStack:
         self.router = Router(template, TABLE_NAME, clients, self.moto.activity, store=self.store,
                              sqs=self._client("sqs", moto_endpoint))
         bus_clients = {n: self._client(n, moto_endpoint) for n in ("events", "sqs", "scheduler")}
-        self.bus = LocalBus(template, self.router, bus_clients, self._set_env).start()
+        self.bus = LocalBus(template, self.router, bus_clients, self._set_env, activity=self.moto.activity).start()
         # Jobs reach the emulated AWS services through the front port, like any client.
         self.launcher = LocalProcessLauncher(
             self.router.publish, clients["logs"],
