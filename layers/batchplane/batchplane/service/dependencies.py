@@ -1,10 +1,10 @@
 """Admission of submitted jobs and the dependency graph.
 
-An edge item (``DEPS#<dependency>`` / ``JOB#<dependent>``) is written for every
-dependency a job waits for; the dependent counts how many it still waits for
-(``waiting``). When a job ends, the stream hands it to ``on_finished``, which releases
-each edge once: an edge carries a ``released`` mark written in the same transaction as
-the dependent's new count, so a redelivered event releases nothing twice.
+An edge (store/dependencies.py) is written for every dependency a job waits for; the
+dependent counts how many it still waits for (``waiting``). When a job ends, the stream
+hands it to ``on_finished``, which releases each edge once: an edge carries a
+``released`` mark written in the same transaction as the dependent's new count, so a
+redelivered event releases nothing twice.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from ..domain import arrays
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import Workflows
-from ..store import DynamoStore, Item
-from ..store.jobs import JOB_SK, JobStore, retention_expiry
+from ..store import DynamoStore
+from ..store.dependencies import DependencyEdges
+from ..store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Dependencies:
     def __init__(self, store: DynamoStore, workflows: Workflows | None) -> None:
         self.store = store
         self.jobs = JobStore(store)
+        self.edges = DependencyEdges(store)
         self.workflows = workflows
 
     # -- admission ----------------------------------------------------------------------
@@ -56,20 +58,19 @@ class Dependencies:
         that already ended is released at once. True when that made the job RUNNABLE."""
         runnable = False
         for dep in deps:
-            edge = Item(pk=f"DEPS#{dep['jobId']}", sk=f"{JOB_SK}#{job_id}", doc={"type": dep.get("type")})
+            edge = DependencyEdges.new(dep["jobId"], job_id, dep.get("type"))
             # Not ended yet (a child not materialized yet has not ended either).
             check = self.jobs.not_ended_op(dep["jobId"])
             try:
-                self.store.transact([check, self.store.put_new_op(edge)])
+                self.store.transact([check, self.edges.add_op(edge)])
                 continue
             except ConflictError:
                 pass
             # Either the dependency ended (release now) or the edge exists (a retry).
-            existing = self.store.get(edge.pk, edge.sk)
-            if existing is None:
+            if self.edges.get(dep["jobId"], job_id) is None:
                 edge.version = 0
                 with contextlib.suppress(ConflictError):
-                    self.store.put_new(edge)
+                    self.edges.add(edge)
             dep_item = self.jobs.get(dep["jobId"])
             if dep_item is not None and dep_item.doc["status"] in rules.TERMINAL:
                 runnable |= self.release(dep["jobId"], job_id, dep_item.doc["status"])
@@ -103,22 +104,20 @@ class Dependencies:
     def on_finished(self, job_id: str, status: str) -> bool:
         """A job ended: release every job that waits for it. True when one became RUNNABLE."""
         runnable = False
-        for edge in self.store.query_partition(f"DEPS#{job_id}", ""):
+        for dependent, edge in self.edges.of(job_id):
             if not (edge.extra or {}).get("released"):
-                runnable |= self.release(job_id, edge.sk.split("#", 1)[1], status)
+                runnable |= self.release(job_id, dependent, status)
         return runnable
 
     def release(self, dep_id: str, job_id: str, dep_status: str) -> bool:
         """Release one edge: one fewer to wait for, or "Dependent Job failed"."""
         while True:
-            edge = self.store.get(f"DEPS#{dep_id}", f"{JOB_SK}#{job_id}")
+            edge = self.edges.get(dep_id, job_id)
             item = self.jobs.get(job_id)
             if edge is None or item is None or (edge.extra or {}).get("released"):
                 break
             decision = arrays.released(dep_status, edge.doc.get("type"))
-            # A released edge is spent: it expires with the jobs, not kept for good.
-            edge.extra = {**(edge.extra or {}), "released": decision, "expiresAt": retention_expiry()}
-            ops = [self.store.replace_op(edge)]
+            ops = [self.edges.release_op(edge, decision)]
             doc = item.doc
             if doc["status"] == rules.PENDING:
                 if decision == "fail":
