@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs moto's own AWS Batch tests (``tests/peer/moto_batch``, copied from the moto sdist
-named in its README) against a running batchplane and reports how many pass.
+named in its README.md) against a running batchplane and reports how many pass.
 
     python tests/peer/run_moto_batch.py                 # starts `batchplane local up --port 0 --memory`
     python tests/peer/run_moto_batch.py --endpoint http://127.0.0.1:4566
@@ -8,11 +8,12 @@ named in its README) against a running batchplane and reports how many pass.
     python tests/peer/run_moto_batch.py -- -k jobs -x   # arguments after -- go to pytest
 
 The tests are unchanged; ``moto_batch/conftest.py`` points their clients at the endpoint
-and makes ``mock_aws`` a no-op, ``moto_batch/expectations.py`` lists the tests of moto's
-internals (skipped) and those asserting moto-only behaviour (expected to fail, each with
-its reason; docs/compatibility.md has the AWS documentation). Exit status 0 when every
-other test passes. ``tests/peer/test_moto_batch.py`` runs this in the repository's pytest
-run.
+and makes ``mock_aws`` a no-op; ``moto_batch/expectations.py`` lists the tests of moto's
+internals (skipped) and those expected to fail, each with its reason: moto-only behaviour,
+features batchplane does not offer (EKS) and known gaps (docs/compatibility.md, "moto's
+Batch tests", has the AWS documentation for each). Exit status 0 when every other test
+passes and no expected failure passes. ``tests/peer/test_moto_batch.py`` runs this in the
+repository's pytest run.
 """
 
 from __future__ import annotations
@@ -104,12 +105,20 @@ class Result:
     def counts(self) -> Counter[str]:
         return Counter(self.outcomes.values())
 
+    def kinds(self, outcome: str) -> Counter[str]:
+        """The tests of one outcome by the kind their reason starts with ("moto-only",
+        "not supported", "batchplane gap", "not applicable"; "docker" for moto's
+        requires_docker skips)."""
+        return Counter(self.messages[name].split(":", 1)[0] if ":" in self.messages[name] else "docker"
+                       for name, o in self.outcomes.items() if o == outcome)
+
     def summary(self) -> str:
-        c = self.counts
+        c, xfailed, skipped = self.counts, self.kinds("xfailed"), self.kinds("skipped")
         ran = sum(c.values()) - c["skipped"]
-        return (f"moto's Batch tests against batchplane: {c['passed']} of {ran} pass; "
-                f"{c['xfailed']} assert moto-only behaviour (expected to fail), "
-                f"{c['failed']} fail, {c['skipped']} skipped (moto internals)")
+        return (f"moto's Batch tests against batchplane: {c['passed']} of {ran} pass, {c['failed']} fail; "
+                f"expected to fail: {xfailed['moto-only']} moto-only, {xfailed['not supported']} not supported "
+                f"(EKS), {xfailed['batchplane gap']} batchplane gaps; skipped: {skipped['not applicable']} "
+                f"moto internals, {skipped['docker']} need Docker")
 
 
 def _parse_junit(path: Path, result: Result) -> Result:

@@ -12,8 +12,8 @@ mock. This is the whole adaptation:
   the scheduling-policy tests each create one named ``test``: batchplane has no reset, so
   the scheduling policies a test created are deleted after it (with DeleteSchedulingPolicy);
 * tests of moto's internals are skipped, and tests asserting behaviour that AWS Batch
-  does not have are expected to fail (strict xfail), each with the reason, from
-  ``expectations.py``.
+  does not have, features batchplane does not offer (EKS) and its known gaps are expected
+  to fail (strict xfail), each with the reason, from ``expectations.py``.
 
 Run it with ``python tests/peer/run_moto_batch.py``, not with pytest directly.
 """
@@ -33,7 +33,7 @@ import moto  # noqa: E402
 import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from expectations import MOTO_ONLY, NOT_APPLICABLE  # noqa: E402
+from expectations import KINDS, NOT_APPLICABLE  # noqa: E402
 
 
 class _NoMock:
@@ -57,17 +57,22 @@ def _no_mock(func=None, **kwargs):
 moto.mock_aws = _no_mock
 
 
+def _keys(item: pytest.Item) -> list[str]:
+    """The expectation keys naming ``item``, most specific first: ``file.py::test[param]``,
+    ``file.py::test``, ``file.py``."""
+    path, _, name = item.nodeid.split("tests/test_batch/", 1)[-1].partition("::")
+    return [f"{path}::{name}", f"{path}::{name.split('[')[0]}", path]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        # Match by node id, then by the test function's name with any parameters.
-        keys = (item.nodeid.split("tests/test_batch/", 1)[-1], item.nodeid.split("::")[-1],
-                item.nodeid.split("::")[-1].split("[")[0], item.nodeid.split("::")[0].split("/")[-1])
-        for key in keys:
+        for key in _keys(item):
             if key in NOT_APPLICABLE:
-                item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE[key]))
+                item.add_marker(pytest.mark.skip(reason=f"not applicable: {NOT_APPLICABLE[key]}"))
                 break
-            if key in MOTO_ONLY:
-                item.add_marker(pytest.mark.xfail(reason=MOTO_ONLY[key], strict=True))
+            kind = next((kind for kind, entries in KINDS.items() if key in entries), None)
+            if kind:
+                item.add_marker(pytest.mark.xfail(reason=f"{kind}: {KINDS[kind][key]}", strict=True))
                 break
 
 
