@@ -19,13 +19,13 @@ from ..errors import ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
+from ..store.submit_keys import SubmitKeys
 from .arrays import Arrays
 from .dependencies import Dependencies
 from .resources import Resources, _page_size
 
 MAX_DESCRIBE = 100
 LIST_STATUSES = rules.STATUSES
-SUBMIT_KEY_TTL_S = 24 * 3600
 SNAPSHOT_SIZE = 100
 
 
@@ -34,6 +34,7 @@ class Jobs:
                  workflows: Workflows | None = None) -> None:
         self.store = store
         self.jobs = JobStore(store)
+        self.submit_keys = SubmitKeys(store)
         self.resources = Resources(store)
         self.launcher = launcher  # TerminateJob stops running attempts through it
         self.workflows = workflows  # cancelling an array parent fans out to its children
@@ -73,9 +74,9 @@ class Jobs:
         self._check_dependencies(deps, size)
 
         if request_key:
-            existing = self.store.get(f"SUBMIT#{request_key}", "#")
-            if existing:
-                return existing.doc
+            earlier = self.submit_keys.get(request_key)
+            if earlier is not None:
+                return earlier
         job_id = str(uuid.uuid4())
         doc = rules.new_job(
             request,
@@ -94,22 +95,15 @@ class Jobs:
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
         ops = [self.jobs.new_op(item)]
         if request_key:
-            ops.append(
-                self.store.put_new_op(
-                    Item(
-                        pk=f"SUBMIT#{request_key}", sk="#", doc=answer,
-                        extra={"expiresAt": now_ms() // 1000 + SUBMIT_KEY_TTL_S},
-                    )
-                )
-            )
+            ops.append(self.submit_keys.put_op(request_key, answer))
         try:
             self.store.transact(ops)
         except ConflictError:
             # The same request landed first on another try: answer with that job.
-            existing = self.store.get(f"SUBMIT#{request_key}", "#") if request_key else None
-            if existing is None:
+            earlier = self.submit_keys.get(request_key) if request_key else None
+            if earlier is None:
                 raise
-            return existing.doc
+            return earlier
         return answer
 
     def _check_dependencies(self, deps: list[dict[str, str]], size: int | None) -> None:
