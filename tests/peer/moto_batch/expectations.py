@@ -57,6 +57,16 @@ MOTO_ONLY: dict[str, str] = {
         "deletes an ENABLED job queue: AWS requires disabling it first (API_DeleteJobQueue)",
     "test_batch_jobs.py::test_register_job_definition_with_timeout":
         "attemptDurationSeconds 3: the minimum is 60 seconds (API_JobTimeout)",
+    "test_batch_jobs.py::test_submit_job_with_timeout":
+        "(Docker) timeout attemptDurationSeconds 1 at SubmitJob: the minimum is 60 seconds (API_JobTimeout)",
+    "test_batch_jobs.py::test_submit_job_with_timeout_set_at_definition":
+        "(Docker) timeout attemptDurationSeconds 1: the minimum is 60 seconds (API_JobTimeout)",
+    "test_batch_jobs.py::test_list_jobs":
+        "(Docker) expects ListJobs without jobStatus to list jobs of every status: AWS then lists "
+        "RUNNING jobs only (API_ListJobs jobStatus)",
+    "test_batch_jobs.py::test_cancel_running_job":
+        "(Docker) expects a SUCCEEDED job without statusReason: AWS reports the ECS task's stop "
+        "reason there, 'Essential container in task exited' (API_JobDetail statusReason)",
     "test_batch_tags_job.py::test_submit_job_with_tags":
         "expects error code ValidationError for 51 tags: SubmitJob's errors are ClientException and "
         "ServerException (API_SubmitJob, Errors); the rest of the test (tags on DescribeJobs, "
@@ -80,6 +90,8 @@ NOT_SUPPORTED: dict[str, str] = {
     "test_batch_eks.py::test_submit_eks_job_without_override": _EKS,
     "test_batch_eks.py::test_eks_job_definition_validation_missing_containers": _EKS,
     "test_batch_eks.py::test_eks_job_definition_defaults": _EKS,
+    "test_batch_jobs.py::test_submit_job_multinode":
+        "(Docker) multi-node parallel jobs: batchplane refuses to submit them (ClientException)",
 }
 
 # Where batchplane is short of AWS Batch and the fix lies outside its domain rules (see
