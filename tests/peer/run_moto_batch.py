@@ -57,37 +57,43 @@ PASSES: list[tuple[str, list[str]]] = [
 ]
 
 
-@contextmanager
-def local_stack(region: str = "us-east-1", timeout: float = 90) -> Iterator[str]:
-    """``batchplane local up --port 0 --memory`` in ``region``, in a process of its own;
-    yields its endpoint."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batchplane.cli", "local", "up", "--port", "0", "--memory"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**_clean_env(), "AWS_DEFAULT_REGION": region},
-    )
+def _wait_listening(process: subprocess.Popen[str], deadline: float) -> str:
+    """The endpoint ``local up`` prints once it listens; its later output is drained."""
     assert process.stdout is not None
     seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = _LISTENING.search(line)
+        if match:
+            # Keep reading: a full pipe would block the stack's logging.
+            threading.Thread(target=seen.extend, args=(process.stdout,), daemon=True).start()
+            return match.group(1)
+    raise RuntimeError(f"batchplane local up did not start:\n{''.join(seen)}")
+
+
+@contextmanager
+def local_stacks(regions: list[str], timeout: float = 90) -> Iterator[list[str]]:
+    """``batchplane local up --port 0 --memory``, one process per region, started and
+    stopped together; yields their endpoints in the order of ``regions``."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "batchplane.cli", "local", "up", "--port", "0", "--memory"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**_clean_env(), "AWS_DEFAULT_REGION": region},
+        )
+        for region in regions
+    ]
     try:
         deadline = time.monotonic() + timeout
-        endpoint = ""
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            match = _LISTENING.search(line)
-            if match:
-                endpoint = match.group(1)
-                break
-        if not endpoint:
-            raise RuntimeError(f"batchplane local up did not start:\n{''.join(seen)}")
-        # Keep reading: a full pipe would block the stack's logging.
-        threading.Thread(target=seen.extend, args=(process.stdout,), daemon=True).start()
-        yield endpoint
+        yield [_wait_listening(process, deadline) for process in processes]
     finally:
-        if process.poll() is None:
+        running = [p for p in processes if p.poll() is None]
+        for process in running:
             process.terminate()
+        for process in running:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -170,10 +176,10 @@ def run(endpoint: str, *, region: str = "us-east-1", selection: list[str] | None
 
 
 def run_all(*, skip_docker: bool = False, pytest_args: list[str] | None = None, stream: bool = True) -> Result:
-    """Every pass of PASSES against a fresh local stack of its region."""
+    """Every pass of PASSES against a fresh local stack of its region (all started at once)."""
     result = Result()
-    for region, selection in PASSES:
-        with local_stack(region) as endpoint:
+    with local_stacks([region for region, _ in PASSES]) as endpoints:
+        for (region, selection), endpoint in zip(PASSES, endpoints, strict=True):
             run(endpoint, region=region, selection=selection, skip_docker=skip_docker, pytest_args=pytest_args,
                 stream=stream, result=result)
     return result
