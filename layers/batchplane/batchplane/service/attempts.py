@@ -10,6 +10,7 @@ from ..domain.scheduling import decayed
 from ..errors import ConflictError
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
+from ..store.shares import Shares
 from ..store.usage import UsageCounters
 from .resources import Resources
 
@@ -19,6 +20,7 @@ class Attempts:
         self.store = store
         self.jobs = JobStore(store)
         self.usage = UsageCounters(store)
+        self.shares = Shares(store)
         self.resources = Resources(store)
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
@@ -122,16 +124,14 @@ class Attempts:
         added = mvcpus(doc) * max(0, now - doc["startedAt"]) / (decay * 1000)
         share = doc["shareIdentifier"]
         while True:
-            item = self.store.get(f"SHARES#{queue}", f"SHARE#{share}")
+            item = self.shares.get(queue, share)
             if item is None:
-                item = Item(pk=f"SHARES#{queue}", sk=f"SHARE#{share}", doc={"share": share, "usage": added, "at": now})
-                write = self.store.put_new
+                item = Shares.new(queue, share, added, now)
             else:
                 item.doc["usage"] = decayed(item.doc["usage"], item.doc["at"], now, decay) + added
                 item.doc["at"] = now
-                write = self.store.replace
             try:
-                write(item)
+                self.shares.save(item)
                 return
             except ConflictError:
                 continue

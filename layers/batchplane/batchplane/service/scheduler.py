@@ -17,6 +17,7 @@ from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
+from ..store.shares import Shares
 from ..store.usage import UsageCounters
 from .arrays import Arrays
 from .attempts import Attempts
@@ -55,6 +56,7 @@ class Scheduler:
         self.arrays = arrays
         self.jobs = JobStore(store)
         self.usage = UsageCounters(store)
+        self.shares = Shares(store)
         self.resources = Resources(store)
         self.attempts = Attempts(store)
         self.launcher = launcher
@@ -175,7 +177,7 @@ class Scheduler:
         now = now_ms()
         return {
             i.doc["share"]: scheduling.decayed(i.doc["usage"], i.doc["at"], now, decay_seconds)
-            for i in self.store.query_partition(f"SHARES#{queue}", "SHARE#")
+            for i in self.shares.of(queue)
         }
 
     def _preempt(self, victim: scheduling.Running, preemptor: scheduling.Candidate) -> None:
