@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import cli_jobs
 from .cli_extensions import add_parsers
 
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--samples", type=int, default=100_000, help="samples per worker")
     demo.set_defaults(func=_demo)
     add_parsers(sub)  # batchplane triggers ... / batchplane schedules ...
+    cli_jobs.add_parsers(sub)  # batchplane submit / jobs / logs / wait ...
     args = parser.parse_args(argv)
     return int(args.func(args))
 

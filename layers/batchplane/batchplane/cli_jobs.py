@@ -1,0 +1,626 @@
+"""``batchplane submit``, ``jobs`` (``ls``), ``describe``, ``cancel``, ``terminate``,
+``logs``, ``queues``, ``envs`` and ``wait``: jobs from the command line.
+
+They talk to any batchplane endpoint, local or deployed, with the standard AWS settings
+(``--endpoint-url`` or AWS_ENDPOINT_URL, credentials, ``--profile``, ``--region``) and
+only through the public Batch API and CloudWatch Logs, as any other client would. Tables
+and progress are for people; ``--output json`` is for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .signing import sign_for_api_gateway
+
+LOG_GROUP = "/aws/batch/job"
+ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+ENDED = ("SUCCEEDED", "FAILED")
+COLOURS = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+DEFAULT_REGION = "us-east-1"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+POLL_SECONDS = (0.1, 1.0)  # the first pause between two polls and the longest
+# CloudWatch Logs takes lines in asynchronously: the last ones can land just after the
+# job has ended, so a reader keeps reading until this long after the end brings nothing.
+LOG_SETTLE_SECONDS = 0.5
+DESCRIBE_MAX = 100  # job IDs per DescribeJobs call
+
+# Into a pipe or a file, a table keeps its natural width (rich would fit it into 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 10_000)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 10_000)
+
+
+class CliError(Exception):
+    """A problem to report in one line (no such job ...), never with a traceback."""
+
+
+class Clients:
+    """The boto3 clients of one command, made from its connection options."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        self.region = self.session.region_name or DEFAULT_REGION
+        self.endpoint_url = args.endpoint_url
+
+    def client(self, service: str, endpoint_url: str | None) -> Any:
+        # No endpoint_url: boto3's own configuration (AWS_ENDPOINT_URL[_BATCH|_LOGS], the
+        # profile's endpoint_url), else AWS.
+        config = Config(retries={"mode": "standard"})
+        return self.session.client(service, region_name=self.region, endpoint_url=endpoint_url, config=config)
+
+    @cached_property
+    def batch(self) -> Any:
+        batch = self.client("batch", self.endpoint_url)
+        if ".execute-api." in (urlsplit(batch.meta.endpoint_url).hostname or ""):
+            sign_for_api_gateway(batch)  # a deployed batchplane is an API Gateway API
+        return batch
+
+    @cached_property
+    def logs(self) -> Any:
+        # `batchplane local up` serves every service on its one port; a deployed batchplane
+        # serves Batch only, and its jobs log to CloudWatch Logs itself.
+        local = self.endpoint_url and urlsplit(self.endpoint_url).hostname in LOCAL_HOSTS
+        return self.client("logs", self.endpoint_url if local else None)
+
+
+# -- reading jobs -----------------------------------------------------------------------
+
+
+def describe_jobs(batch: Any, job_ids: list[str]) -> list[dict[str, Any]]:
+    """DescribeJobs for every ID, in their order; a CliError names any it does not know."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(job_ids), DESCRIBE_MAX):
+        for job in batch.describe_jobs(jobs=job_ids[start : start + DESCRIBE_MAX])["jobs"]:
+            found[job["jobId"]] = found[job["jobArn"]] = job
+    missing = [j for j in job_ids if j not in found]
+    if missing:
+        raise CliError(f"no such job: {', '.join(missing)} (DescribeJobs knows none by that ID)")
+    return [found[j] for j in job_ids]
+
+
+def describe_job(batch: Any, job_id: str) -> dict[str, Any]:
+    return describe_jobs(batch, [job_id])[0]
+
+
+def array_size(job: dict[str, Any]) -> int | None:
+    """The number of children of an array parent; None for any other job."""
+    return (job.get("arrayProperties") or {}).get("size")
+
+
+def log_stream(job: dict[str, Any]) -> str | None:
+    """The log stream of the job's latest attempt, once it has one."""
+    return (job.get("container") or {}).get("logStreamName")
+
+
+def exit_code(job: dict[str, Any]) -> int:
+    """The command's exit code for an ended job: 0 when it SUCCEEDED, else the container's
+    exit code, or 1 when it has none (it never ran, it timed out ...)."""
+    if job["status"] == "SUCCEEDED":
+        return 0
+    code = (job.get("container") or {}).get("exitCode")
+    return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
+def read_log(logs: Any, stream: str, token: str | None) -> tuple[list[str], str | None]:
+    """The stream's messages after ``token`` (from its start without one), and the token
+    to read on from. A stream not created yet has no messages."""
+    messages: list[str] = []
+    while True:
+        request = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+        try:
+            page = logs.get_log_events(**request, **({"nextToken": token} if token else {}))
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ResourceNotFoundException":
+                return messages, token
+            raise
+        messages += [event["message"] for event in page["events"]]
+        if not page["events"] or page.get("nextForwardToken") in (None, token):
+            return messages, page.get("nextForwardToken") or token
+        token = page["nextForwardToken"]
+
+
+def pauses() -> Iterator[float]:
+    """The pauses between polls: short at first (local jobs end in milliseconds), then
+    longer (jobs on AWS take minutes, and each poll is a request)."""
+    pause, longest = POLL_SECONDS
+    while True:
+        yield pause
+        pause = min(pause * 2, longest)
+
+
+def follow(aws: Clients, job_id: str, on_lines: Callable[[str, list[str]], None],
+           on_job: Callable[[dict[str, Any]], None] = lambda job: None) -> dict[str, Any]:
+    """Poll the job until it has ended and its last log lines have had time to arrive.
+    ``on_job`` sees the job at each poll, ``on_lines`` the new lines of its current
+    attempt's stream (a retried job starts a new one). Returns the ended job."""
+    stream, token, ended_at = None, None, None
+    for pause in pauses():
+        job = describe_job(aws.batch, job_id)
+        on_job(job)
+        if log_stream(job) != stream:
+            stream, token = log_stream(job), None
+        lines: list[str] = []
+        if stream:
+            lines, token = read_log(aws.logs, stream, token)
+            if lines:
+                on_lines(stream, lines)
+        if job["status"] in ENDED:
+            ended_at = ended_at or time.monotonic()
+            if stream is None or (not lines and time.monotonic() - ended_at >= LOG_SETTLE_SECONDS):
+                return job
+            pause = min(pause, LOG_SETTLE_SECONDS / 2)
+        time.sleep(pause)
+    raise AssertionError("pauses() never ends")
+
+
+def list_queue(batch: Any, queue: str, statuses: list[str], limit: int) -> list[dict[str, Any]]:
+    """JobSummaries of one queue: of the given statuses, or of every status (a ListJobs
+    filter lists them all, newest first). Reads on until ``limit`` jobs that are not array
+    children are in, so that children (folded later) do not crowd out other jobs."""
+    if statuses:
+        requests = [{"jobStatus": s} for s in statuses]
+    else:
+        requests = [{"filters": [{"name": "AFTER_CREATED_AT", "values": ["0"]}]}]
+    summaries: list[dict[str, Any]] = []
+    for request in requests:
+        listed = 0
+        pages = batch.get_paginator("list_jobs").paginate(
+            jobQueue=queue, **request, PaginationConfig={"PageSize": 1000}
+        )
+        for page in pages:
+            for summary in page["jobSummaryList"]:
+                summaries.append({**summary, "jobQueue": queue})
+                listed += ":" not in summary["jobId"]
+            if listed >= limit:
+                break
+    return summaries
+
+
+def fold_arrays(batch: Any, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Array children listed beside their parent leave the listing; the parent carries
+    its statusSummary (DescribeJobs) instead."""
+    listed = {s["jobId"] for s in summaries}
+    rows = [s for s in summaries if s["jobId"].rpartition(":")[0] not in listed]
+    parents = [r for r in rows if array_size(r)]
+    if parents:
+        described = {j["jobId"]: j for j in describe_jobs(batch, [p["jobId"] for p in parents])}
+        for row in parents:
+            summary = (described[row["jobId"]].get("arrayProperties") or {}).get("statusSummary", {})
+            row["arrayProperties"] = {**row["arrayProperties"], "statusSummary": summary}
+    return rows
+
+
+def job_queues(batch: Any, names: list[str] | None = None) -> list[dict[str, Any]]:
+    pages = batch.get_paginator("describe_job_queues").paginate(**({"jobQueues": names} if names else {}))
+    return [queue for page in pages for queue in page["jobQueues"]]
+
+
+# -- showing them -----------------------------------------------------------------------
+
+
+def when(ms: int | None) -> str:
+    """A time stamp of the API (epoch milliseconds) in local time, short when it is today."""
+    if not ms:
+        return ""
+    moment = datetime.fromtimestamp(ms / 1000)
+    return moment.strftime("%H:%M:%S" if moment.date() == datetime.now().date() else "%Y-%m-%d %H:%M")
+
+
+def status_text(status: str) -> str:
+    colour = COLOURS.get(status)
+    return f"[{colour}]{status}[/{colour}]" if colour else status
+
+
+def counts_text(job: dict[str, Any]) -> str:
+    """An array parent's statusSummary: "3 SUCCEEDED, 2 RUNNING"."""
+    summary = (job.get("arrayProperties") or {}).get("statusSummary") or {}
+    return ", ".join(f"{n} {s}" for s, n in summary.items() if n)
+
+
+def children_text(job: dict[str, Any]) -> str:
+    counts = counts_text(job)
+    return f"{array_size(job)} children" + (f": {counts}" if counts else "")
+
+
+def detail(job: dict[str, Any]) -> str:
+    """What else a row should say: an array's children, an ended job's exit code, or why
+    it is where it is."""
+    if array_size(job):
+        return children_text(job)
+    code = (job.get("container") or {}).get("exitCode")
+    if job["status"] in ENDED and code is not None:
+        return f"exit {code}"
+    return job.get("statusReason") or ""
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def jobs_table(rows: list[dict[str, Any]], more: bool) -> Table:
+    table = Table(box=None, header_style="bold", caption="more jobs: raise --limit" if more else None)
+    for column in ("JOB ID", "NAME", "QUEUE", "STATUS", "CREATED", "STARTED"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("DETAIL", overflow="ellipsis", no_wrap=True)
+    for r in rows:
+        table.add_row(r["jobId"], r["jobName"], r["jobQueue"], status_text(r["status"]),
+                      when(r.get("createdAt")), when(r.get("startedAt")), detail(r))
+    return table
+
+
+def job_table(job: dict[str, Any]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    container = job.get("container") or {}
+    fields = [
+        ("job ID", job["jobId"]),
+        ("name", job["jobName"]),
+        ("queue", job["jobQueue"].rpartition("/")[2]),
+        ("definition", job["jobDefinition"].rpartition("/")[2]),
+        ("status", status_text(job["status"])),
+        ("reason", job.get("statusReason")),
+        ("created", when(job.get("createdAt"))),
+        ("started", when(job.get("startedAt"))),
+        ("stopped", when(job.get("stoppedAt"))),
+        ("exit code", container.get("exitCode")),
+        ("attempts", len(job.get("attempts") or [])),
+        ("log stream", log_stream(job)),
+        ("depends on", ", ".join(d["jobId"] for d in job.get("dependsOn") or [])),
+        ("array", children_text(job) if array_size(job) else None),
+        ("command", " ".join(container.get("command") or [])),
+    ]
+    for name, value in fields:
+        if value not in (None, ""):
+            table.add_row(name, value if name == "status" else escape(str(value)))
+    return table
+
+
+# -- the commands -----------------------------------------------------------------------
+
+
+def submit(args: argparse.Namespace, aws: Clients) -> int:
+    request: dict[str, Any] = {
+        "jobName": args.name or args.definition.rpartition("/")[2].partition(":")[0],
+        "jobQueue": args.queue,
+        "jobDefinition": args.definition,
+    }
+    if args.array_size:
+        request["arrayProperties"] = {"size": args.array_size}
+    if args.depends_on:
+        request["dependsOn"] = [{"jobId": j} for j in args.depends_on]
+    overrides: dict[str, Any] = {}
+    if args.container_command:
+        overrides["command"] = args.container_command
+    if args.env:
+        overrides["environment"] = [{"name": k, "value": v} for k, v in args.env]
+    if overrides:
+        request["containerOverrides"] = overrides
+    job_id = aws.batch.submit_job(**request)["jobId"]
+    print(job_id, flush=True)  # alone on stdout: JOB=$(batchplane submit ...)
+    if not args.wait:
+        return 0
+    if array_size(request):
+        return wait_for(aws, [job_id])
+    return wait_one(aws, job_id)
+
+
+def wait_one(aws: Clients, job_id: str) -> int:
+    """Wait with a live status line, then print the last attempt's log lines."""
+    lines: dict[str, list[str]] = {}
+    last = ""
+    started = time.monotonic()
+    with err.status(f"{job_id} SUBMITTED") as line:
+
+        def on_job(job: dict[str, Any]) -> None:
+            nonlocal last
+            if job["status"] != last:  # each change on a line of its own, the live line below
+                err.print(f"{when(int(time.time() * 1000))} {job['jobName']} {job_id} {status_text(job['status'])}")
+                last = job["status"]
+            line.update(f"{job_id} {status_text(job['status'])} ({time.monotonic() - started:.0f} s)")
+
+        job = follow(aws, job_id, lambda stream, new: lines.setdefault(stream, []).extend(new), on_job)
+    for message in lines.get(log_stream(job) or "", []):
+        print(message)
+    code = exit_code(job)
+    if code:
+        err.print(f"{job_id} FAILED: {job.get('statusReason', '')} (exit code {code})", markup=False)
+    return code
+
+
+def jobs(args: argparse.Namespace, aws: Clients) -> int:
+    names = args.queue or [q["jobQueueName"] for q in job_queues(aws.batch)]
+    statuses = [s for text in args.status for s in text.upper().split(",") if s]
+    unknown = sorted(set(statuses) - set(ACTIVE + ENDED))
+    if unknown:
+        raise CliError(f"unknown status {', '.join(unknown)}: choose from {', '.join(ACTIVE + ENDED)}")
+
+    def rows() -> tuple[list[dict[str, Any]], bool]:
+        found = [s for q in names for s in list_queue(aws.batch, q, statuses, args.limit)]
+        folded = sorted(fold_arrays(aws.batch, found), key=lambda r: -r.get("createdAt", 0))
+        return folded[: args.limit], len(folded) > args.limit
+
+    listed, more = rows()
+    if args.output == "json":
+        print_json(listed)
+        return 0
+    if not args.watch:
+        out.print(jobs_table(listed, more))
+        return 0
+    try:
+        with Live(jobs_table(listed, more), console=out, auto_refresh=False) as live:
+            while any(r["status"] in ACTIVE for r in listed):
+                time.sleep(args.interval)
+                listed, more = rows()
+                live.update(jobs_table(listed, more), refresh=True)
+    except KeyboardInterrupt:
+        pass  # the way to stop watching
+    return 0
+
+
+def describe(args: argparse.Namespace, aws: Clients) -> int:
+    job = describe_job(aws.batch, args.job)
+    if args.output == "json":
+        print_json(job)
+    else:
+        out.print(job_table(job))
+    return 0
+
+
+def cancel(args: argparse.Namespace, aws: Clients) -> int:
+    job = describe_job(aws.batch, args.job)  # CancelJob answers 200 for a job it does not know
+    aws.batch.cancel_job(jobId=job["jobId"], reason=args.reason)
+    err.print(f"cancel requested for {job['jobName']} {job['jobId']} (it was {job['status']})", markup=False)
+    if job["status"] in ("STARTING", "RUNNING"):
+        err.print("cancel leaves a STARTING or RUNNING job running, as AWS Batch does: `batchplane terminate` "
+                  "stops it", markup=False)
+    return 0
+
+
+def terminate(args: argparse.Namespace, aws: Clients) -> int:
+    job = describe_job(aws.batch, args.job)  # TerminateJob answers 200 for a job it does not know
+    aws.batch.terminate_job(jobId=job["jobId"], reason=args.reason)
+    err.print(f"terminate requested for {job['jobName']} {job['jobId']} (it was {job['status']})", markup=False)
+    return 0
+
+
+def logs(args: argparse.Namespace, aws: Clients) -> int:
+    job = describe_job(aws.batch, args.job)
+    if array_size(job):
+        raise CliError(f"{args.job} is an array job: its children have the logs; name one as {args.job}:INDEX")
+    if not args.follow:
+        stream = log_stream(job)
+        if stream is None:
+            raise CliError(f"{args.job} has no log stream yet (it is {job['status']}): "
+                           "it has one once it starts; -f waits for it")
+        for message in read_log(aws.logs, stream, None)[0]:
+            print(message)
+        return 0
+
+    current = log_stream(job)
+
+    def show(stream: str, lines: list[str]) -> None:
+        nonlocal current
+        if current and stream != current:
+            err.print(f"-- the job is retried: its new attempt logs to {stream}", markup=False)
+        current = stream
+        for message in lines:
+            print(message, flush=True)  # at once, even into a pipe
+
+    try:
+        follow(aws, job["jobId"], show)
+    except KeyboardInterrupt:
+        pass  # the way to stop following
+    return 0
+
+
+def queues(args: argparse.Namespace, aws: Clients) -> int:
+    found = job_queues(aws.batch, args.queues or None)
+    for queue in found:
+        snapshot = aws.batch.get_job_queue_snapshot(jobQueue=queue["jobQueueArn"])
+        snapshot.pop("ResponseMetadata", None)
+        queue["snapshot"] = snapshot
+    if args.output == "json":
+        print_json(found)
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("QUEUE", "STATE", "STATUS", "PRIORITY", "COMPUTE ENVIRONMENTS", "RUNNABLE", "VCPUS IN USE"):
+        table.add_column(column, no_wrap=True)
+    for q in found:
+        front = q["snapshot"].get("frontOfQueue", {}).get("jobs", [])
+        usage = q["snapshot"].get("queueUtilization", {}).get("totalCapacityUsage", [])
+        order = sorted(q.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
+        table.add_row(
+            q["jobQueueName"], q["state"], q["status"], str(q["priority"]),
+            ", ".join(o["computeEnvironment"].rpartition("/")[2] for o in order),
+            f"{len(front)}+" if len(front) >= 100 else str(len(front)),  # the snapshot shows the first 100
+            " ".join(f"{u['quantity']:g}" for u in usage if u.get("capacityUnit") == "VCPU"),
+        )
+    out.print(table)
+    return 0
+
+
+def envs(args: argparse.Namespace, aws: Clients) -> int:
+    request = {"computeEnvironments": args.envs} if args.envs else {}
+    pages = aws.batch.get_paginator("describe_compute_environments").paginate(**request)
+    found = [ce for page in pages for ce in page["computeEnvironments"]]
+    if args.output == "json":
+        print_json(found)
+        return 0
+    table = Table(box=None, header_style="bold")
+    for column in ("COMPUTE ENVIRONMENT", "TYPE", "PROVISIONING", "STATE", "STATUS", "VCPUS MIN/DESIRED/MAX"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("REASON", overflow="ellipsis", no_wrap=True)
+    for ce in found:
+        resources = ce.get("computeResources") or {}
+        vcpus = "/".join(str(resources.get(k, "-")) for k in ("minvCpus", "desiredvCpus", "maxvCpus"))
+        table.add_row(ce["computeEnvironmentName"], ce.get("type", ""), resources.get("type", ""),
+                      ce.get("state", ""), ce.get("status", ""), vcpus if resources else "", ce.get("statusReason", ""))
+    out.print(table)
+    return 0
+
+
+def wait(args: argparse.Namespace, aws: Clients) -> int:
+    return wait_for(aws, args.jobs)
+
+
+def wait_for(aws: Clients, job_ids: list[str]) -> int:
+    """A progress bar per job (an array's counts its children done), a line per job when
+    all have ended; 0 if every one SUCCEEDED, else 1."""
+    found = describe_jobs(aws.batch, job_ids)
+
+    def done(job: dict[str, Any]) -> int:
+        if array_size(job):
+            summary = job["arrayProperties"].get("statusSummary") or {}
+            return sum(summary.get(s, 0) for s in ENDED)
+        return int(job["status"] in ENDED)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        bars = {j["jobId"]: progress.add_task(f"{j['jobName']} {j['jobId']}", total=array_size(j) or 1, status="")
+                for j in found}
+        for pause in pauses():
+            for job in found:
+                progress.update(bars[job["jobId"]], completed=done(job), status=status_text(job["status"]))
+            if all(j["status"] in ENDED for j in found):
+                break
+            time.sleep(pause)
+            found = describe_jobs(aws.batch, [j["jobId"] for j in found])
+    for job in found:
+        counted = f"  {done(job)}/{array_size(job)} children done: {counts_text(job)}" if array_size(job) else ""
+        reason = f"  {job.get('statusReason', '')} (exit code {exit_code(job)})" if job["status"] == "FAILED" else ""
+        print(f"{job['jobId']}  {job['jobName']}  {job['status']}{counted}{reason}")
+    return 0 if all(j["status"] == "SUCCEEDED" for j in found) else 1
+
+
+# -- the parsers ------------------------------------------------------------------------
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _command(fn: Callable[[argparse.Namespace, Clients], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a command; what goes wrong is one line on stderr and exit code 1 (errors are
+    mapped here, once, not in each command)."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args, Clients(args))
+        except CliError as e:
+            message = str(e)
+        except ClientError as e:
+            error = e.response.get("Error", {})
+            message = f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
+        except NoCredentialsError:
+            message = ("no AWS credentials: configure them as for the AWS CLI (local mode takes any, "
+                       "e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)")
+        except EndpointConnectionError as e:
+            message = f"{e}: is that the endpoint? (`batchplane local up` starts one on this machine)"
+        except BotoCoreError as e:  # an unknown profile, a bad parameter ...
+            message = str(e)
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # `batchplane jobs | head`: the reader has read enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 1
+        print(f"batchplane: {message}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+def _connection() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--endpoint-url", help="the batchplane API (default: AWS_ENDPOINT_URL_BATCH, "
+                        "AWS_ENDPOINT_URL, the profile's endpoint_url); logs are read from it too when it is "
+                        "on this machine, else from CloudWatch Logs")
+    parent.add_argument("--region", help="region (default: the AWS configuration's, else us-east-1)")
+    parent.add_argument("--profile", help="AWS profile for credentials and settings")
+    return parent
+
+
+def _output() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--output", choices=("table", "json"), default="table",
+                        help="a table for people (default) or JSON for scripts")
+    return parent
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the job commands to the ``batchplane`` parser."""
+    connection, output = _connection(), _output()
+
+    def command(name: str, fn: Callable[[argparse.Namespace, Clients], int], help: str,
+                *, listing: bool = False, **kw: Any) -> argparse.ArgumentParser:
+        parents = [connection, output] if listing else [connection]
+        parser = sub.add_parser(name, help=help, description=help, parents=parents, **kw)
+        parser.set_defaults(func=_command(fn))
+        return parser
+
+    p = command("submit", submit, "submit a job (SubmitJob)")
+    p.add_argument("--queue", required=True, help="job queue name or ARN")
+    p.add_argument("--definition", required=True, help="job definition: name, name:revision or ARN")
+    p.add_argument("--name", help="job name (default: the definition's name)")
+    p.add_argument("--array-size", type=int, help="an array job of this many children (2 to 10,000)")
+    p.add_argument("--depends-on", action="append", default=[], metavar="JOB", help="a job it waits for (repeatable)")
+    p.add_argument("--env", action="append", default=[], type=_key_value, metavar="NAME=VALUE",
+                   help="an environment variable of the container (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for it to end, print its log and exit with its "
+                   "exit code (0 SUCCEEDED; the container's exit code, or 1, FAILED)")
+    p.add_argument("--command", dest="container_command", nargs=argparse.REMAINDER,
+                   help="the container's command instead of the definition's; everything after it is the "
+                   "command, so it comes last")
+
+    p = command("jobs", jobs, "list jobs, newest first, arrays folded into one row", listing=True, aliases=["ls"])
+    p.add_argument("--queue", action="append", default=[], help="job queue (repeatable; default: every queue)")
+    p.add_argument("--status", action="append", default=[], help="only jobs in this status (repeatable or "
+                   "comma-separated; default: every status)")
+    p.add_argument("--limit", type=int, default=50, help="most jobs to show (default 50)")
+    p.add_argument("--watch", action="store_true", help="redraw until Ctrl-C or no job listed is active")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch (default 2)")
+
+    p = command("describe", describe, "show one job (DescribeJobs)", listing=True)
+    p.add_argument("job", metavar="JOB", help="job ID (an array child as ID:INDEX) or ARN")
+
+    for name, fn, verb in (("cancel", cancel, "cancel a job not yet started (CancelJob)"),
+                           ("terminate", terminate, "stop a job, running or not (TerminateJob)")):
+        p = command(name, fn, verb)
+        p.add_argument("job", metavar="JOB", help="job ID or ARN")
+        p.add_argument("--reason", default=f"{name} from the batchplane command line", help="why (statusReason)")
+
+    p = command("logs", logs, f"print a job's log (its latest attempt's stream in {LOG_GROUP})")
+    p.add_argument("job", metavar="JOB", help="job ID (an array child as ID:INDEX) or ARN")
+    p.add_argument("-f", "--follow", action="store_true", help="print new lines as they come until the job ends")
+
+    p = command("queues", queues, "list job queues with their use now (GetJobQueueSnapshot)", listing=True)
+    p.add_argument("queues", nargs="*", metavar="QUEUE", help="only these (default: every queue)")
+
+    p = command("envs", envs, "list compute environments", listing=True)
+    p.add_argument("envs", nargs="*", metavar="ENV", help="only these (default: every compute environment)")
+
+    p = command("wait", wait, "wait for jobs to end; non-zero exit if any FAILED")
+    p.add_argument("jobs", nargs="+", metavar="JOB", help="job IDs or ARNs")
