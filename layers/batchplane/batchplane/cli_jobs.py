@@ -60,25 +60,34 @@ class Clients:
         self.region = self.session.region_name or DEFAULT_REGION
         self.endpoint_url = args.endpoint_url
 
-    def client(self, service: str, endpoint_url: str | None) -> Any:
-        # No endpoint_url: boto3's own configuration (AWS_ENDPOINT_URL[_BATCH|_LOGS], the
-        # profile's endpoint_url), else AWS.
-        config = Config(retries={"mode": "standard"})
+    def client(self, service: str, endpoint_url: str | None, *, aws: bool = False) -> Any:
+        """Without endpoint_url, where boto3's configuration says (AWS_ENDPOINT_URL[_BATCH|
+        _LOGS], the profile's endpoint_url), else AWS; ``aws``: AWS's own endpoint."""
+        config = Config(retries={"mode": "standard"}, ignore_configured_endpoint_urls=aws)
         return self.session.client(service, region_name=self.region, endpoint_url=endpoint_url, config=config)
 
     @cached_property
     def batch(self) -> Any:
         batch = self.client("batch", self.endpoint_url)
-        if ".execute-api." in (urlsplit(batch.meta.endpoint_url).hostname or ""):
+        if _is_api_gateway(batch.meta.endpoint_url):
             sign_for_api_gateway(batch)  # a deployed batchplane is an API Gateway API
         return batch
 
     @cached_property
     def logs(self) -> Any:
-        # `batchplane local up` serves every service on its one port; a deployed batchplane
-        # serves Batch only, and its jobs log to CloudWatch Logs itself.
-        local = self.endpoint_url and urlsplit(self.endpoint_url).hostname in LOCAL_HOSTS
-        return self.client("logs", self.endpoint_url if local else None)
+        # `batchplane local up` serves every service on its one port. A deployed batchplane
+        # serves Batch only; its jobs log to CloudWatch Logs.
+        batch_url = self.batch.meta.endpoint_url
+        if urlsplit(batch_url).hostname in LOCAL_HOSTS:
+            return self.client("logs", batch_url)
+        logs = self.client("logs", None)
+        if _is_api_gateway(logs.meta.endpoint_url):  # AWS_ENDPOINT_URL names the deployed API
+            logs = self.client("logs", None, aws=True)
+        return logs
+
+
+def _is_api_gateway(url: str) -> bool:
+    return ".execute-api." in (urlsplit(url).hostname or "")
 
 
 # -- reading jobs -----------------------------------------------------------------------
@@ -152,7 +161,8 @@ def follow(aws: Clients, job_id: str, on_lines: Callable[[str, list[str]], None]
     ``on_job`` sees the job at each poll, ``on_lines`` the new lines of its current
     attempt's stream (a retried job starts a new one). Returns the ended job."""
     stream, token, ended_at = None, None, None
-    for pause in pauses():
+    pace = pauses()
+    while True:
         job = describe_job(aws.batch, job_id)
         on_job(job)
         if log_stream(job) != stream:
@@ -166,9 +176,7 @@ def follow(aws: Clients, job_id: str, on_lines: Callable[[str, list[str]], None]
             ended_at = ended_at or time.monotonic()
             if stream is None or (not lines and time.monotonic() - ended_at >= LOG_SETTLE_SECONDS):
                 return job
-            pause = min(pause, LOG_SETTLE_SECONDS / 2)
-        time.sleep(pause)
-    raise AssertionError("pauses() never ends")
+        time.sleep(next(pace) if ended_at is None else LOG_SETTLE_SECONDS / 2)
 
 
 def list_queue(batch: Any, queue: str, statuses: list[str], limit: int) -> list[dict[str, Any]]:
@@ -298,6 +306,7 @@ def job_table(job: dict[str, Any]) -> Table:
 
 
 def submit(args: argparse.Namespace, aws: Clients) -> int:
+    """SubmitJob; with --wait, the job's exit code."""
     request: dict[str, Any] = {
         "jobName": args.name or args.definition.rpartition("/")[2].partition(":")[0],
         "jobQueue": args.queue,
@@ -333,7 +342,7 @@ def wait_one(aws: Clients, job_id: str) -> int:
         def on_job(job: dict[str, Any]) -> None:
             nonlocal last
             if job["status"] != last:  # each change on a line of its own, the live line below
-                err.print(f"{when(int(time.time() * 1000))} {job['jobName']} {job_id} {status_text(job['status'])}")
+                err.print(f"{datetime.now():%H:%M:%S} {job['jobName']} {job_id} {status_text(job['status'])}")
                 last = job["status"]
             line.update(f"{job_id} {status_text(job['status'])} ({time.monotonic() - started:.0f} s)")
 
@@ -347,11 +356,12 @@ def wait_one(aws: Clients, job_id: str) -> int:
 
 
 def jobs(args: argparse.Namespace, aws: Clients) -> int:
-    names = args.queue or [q["jobQueueName"] for q in job_queues(aws.batch)]
+    """The jobs of the queues (every queue by default), newest first, arrays folded."""
     statuses = [s for text in args.status for s in text.upper().split(",") if s]
     unknown = sorted(set(statuses) - set(ACTIVE + ENDED))
     if unknown:
         raise CliError(f"unknown status {', '.join(unknown)}: choose from {', '.join(ACTIVE + ENDED)}")
+    names = args.queue or [q["jobQueueName"] for q in job_queues(aws.batch)]
 
     def rows() -> tuple[list[dict[str, Any]], bool]:
         found = [s for q in names for s in list_queue(aws.batch, q, statuses, args.limit)]
@@ -377,6 +387,7 @@ def jobs(args: argparse.Namespace, aws: Clients) -> int:
 
 
 def describe(args: argparse.Namespace, aws: Clients) -> int:
+    """One job as DescribeJobs shows it."""
     job = describe_job(aws.batch, args.job)
     if args.output == "json":
         print_json(job)
@@ -403,6 +414,7 @@ def terminate(args: argparse.Namespace, aws: Clients) -> int:
 
 
 def logs(args: argparse.Namespace, aws: Clients) -> int:
+    """The latest attempt's log; with -f, new lines until the job ends."""
     job = describe_job(aws.batch, args.job)
     if array_size(job):
         raise CliError(f"{args.job} is an array job: its children have the logs; name one as {args.job}:INDEX")
@@ -433,6 +445,7 @@ def logs(args: argparse.Namespace, aws: Clients) -> int:
 
 
 def queues(args: argparse.Namespace, aws: Clients) -> int:
+    """Job queues, each with its GetJobQueueSnapshot (front of the queue, vCPUs in use)."""
     found = job_queues(aws.batch, args.queues or None)
     for queue in found:
         snapshot = aws.batch.get_job_queue_snapshot(jobQueue=queue["jobQueueArn"])
@@ -459,6 +472,7 @@ def queues(args: argparse.Namespace, aws: Clients) -> int:
 
 
 def envs(args: argparse.Namespace, aws: Clients) -> int:
+    """Compute environments."""
     request = {"computeEnvironments": args.envs} if args.envs else {}
     pages = aws.batch.get_paginator("describe_compute_environments").paginate(**request)
     found = [ce for page in pages for ce in page["computeEnvironments"]]
@@ -556,8 +570,8 @@ def _command(fn: Callable[[argparse.Namespace, Clients], int]) -> Callable[[argp
 def _connection() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--endpoint-url", help="the batchplane API (default: AWS_ENDPOINT_URL_BATCH, "
-                        "AWS_ENDPOINT_URL, the profile's endpoint_url); logs are read from it too when it is "
-                        "on this machine, else from CloudWatch Logs")
+                        "AWS_ENDPOINT_URL, the profile's endpoint_url); logs come from it too when it is on "
+                        "this machine, else from CloudWatch Logs")
     parent.add_argument("--region", help="region (default: the AWS configuration's, else us-east-1)")
     parent.add_argument("--profile", help="AWS profile for credentials and settings")
     return parent
