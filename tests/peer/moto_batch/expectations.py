@@ -25,6 +25,8 @@ _T2 = ("instanceTypes t2.small / t2.medium: AWS Batch takes only the instance ty
        "[...]\", a list without the burstable T families; moto accepts any EC2 type")
 _VCPU_025 = ("VCPU 0.25 without platformCapabilities (so EC2): for EC2 resources AWS needs at least "
              "one whole vCPU (ResourceRequirement.value); 0.25 is a Fargate size")
+_STREAM = ("reads the log stream <definition>/default/<jobId>: AWS names it "
+           "<definition>/default/<ECS task id> (User Guide, Job states, RUNNING)")
 _MESSAGE = "asserts moto's own message text; AWS documents the error (ClientException) but not its wording"
 MOTO_ONLY: dict[str, str] = {
     "test_batch_compute_envs.py::test_create_managed_compute_environment": _T2,
@@ -67,6 +69,12 @@ MOTO_ONLY: dict[str, str] = {
     "test_batch_jobs.py::test_cancel_running_job":
         "(Docker) expects a SUCCEEDED job without statusReason: AWS reports the ECS task's stop "
         "reason there, 'Essential container in task exited' (API_JobDetail statusReason)",
+    "test_batch_jobs.py::test_terminate_job": "(Docker) " + _STREAM,
+    "test_batch_jobs.py::test_dependencies": "(Docker) " + _STREAM,
+    "test_batch_jobs.py::test_container_overrides":
+        "(Docker) expects AWS_BATCH_JOB_ID in DescribeJobs' container.environment: AWS sets the "
+        "AWS_BATCH_* variables in the container, and container.environment holds the job's own "
+        "(API_ContainerDetail environment; the AWS CLI describe-jobs example)",
     "test_batch_tags_job.py::test_submit_job_with_tags":
         "expects error code ValidationError for 51 tags: SubmitJob's errors are ClientException and "
         "ServerException (API_SubmitJob, Errors); the rest of the test (tags on DescribeJobs, "
