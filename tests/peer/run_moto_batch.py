@@ -4,7 +4,7 @@ named in its README.md) against a running batchplane and reports how many pass.
 
     python tests/peer/run_moto_batch.py                 # starts `batchplane local up --port 0 --memory`
     python tests/peer/run_moto_batch.py --endpoint http://127.0.0.1:4566
-    python tests/peer/run_moto_batch.py --skip-docker   # as moto runs without Docker
+    python tests/peer/run_moto_batch.py --skip-docker   # skip those moto marks requires_docker
     python tests/peer/run_moto_batch.py -- -k jobs -x   # arguments after -- go to pytest
 
 The tests are unchanged; ``moto_batch/conftest.py`` points their clients at the endpoint
@@ -124,7 +124,7 @@ class Result:
         return (f"moto's Batch tests against batchplane: {c['passed']} of {ran} pass, {c['failed']} fail; "
                 f"expected to fail: {xfailed['moto-only']} moto-only, {xfailed['not supported']} not supported "
                 f"(EKS, multi-node), {xfailed['batchplane gap']} batchplane gaps; skipped: {skipped['not applicable']} "
-                f"moto internals, {skipped['docker']} need Docker")
+                f"moto internals, {skipped['docker']} marked requires_docker")
 
 
 def _parse_junit(path: Path, result: Result) -> Result:
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", help="run every test against this batchplane instead of a local stack per "
                         "region (the tests checking region-specific ARNs then fail unless it serves theirs)")
-    parser.add_argument("--skip-docker", action="store_true", help="skip the tests moto marks requires_docker")
+    parser.add_argument("--skip-docker", action="store_true", help="skip the tests moto marks requires_docker "
+                        "(batchplane runs their jobs as local processes: they need no Docker here)")
     parser.add_argument("--json", type=Path, help="write every test's outcome here")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args(argv)

@@ -60,19 +60,19 @@ MOTO_ONLY: dict[str, str] = {
     "test_batch_jobs.py::test_register_job_definition_with_timeout":
         "attemptDurationSeconds 3: the minimum is 60 seconds (API_JobTimeout)",
     "test_batch_jobs.py::test_submit_job_with_timeout":
-        "(Docker) timeout attemptDurationSeconds 1 at SubmitJob: the minimum is 60 seconds (API_JobTimeout)",
+        "(requires_docker) timeout attemptDurationSeconds 1 at SubmitJob: the minimum is 60 seconds (API_JobTimeout)",
     "test_batch_jobs.py::test_submit_job_with_timeout_set_at_definition":
-        "(Docker) timeout attemptDurationSeconds 1: the minimum is 60 seconds (API_JobTimeout)",
+        "(requires_docker) timeout attemptDurationSeconds 1: the minimum is 60 seconds (API_JobTimeout)",
     "test_batch_jobs.py::test_list_jobs":
-        "(Docker) expects ListJobs without jobStatus to list jobs of every status: AWS then lists "
+        "(requires_docker) expects ListJobs without jobStatus to list jobs of every status: AWS then lists "
         "RUNNING jobs only (API_ListJobs jobStatus)",
     "test_batch_jobs.py::test_cancel_running_job":
-        "(Docker) expects a SUCCEEDED job without statusReason: AWS reports the ECS task's stop "
+        "(requires_docker) expects a SUCCEEDED job without statusReason: AWS reports the ECS task's stop "
         "reason there, 'Essential container in task exited' (API_JobDetail statusReason)",
-    "test_batch_jobs.py::test_terminate_job": "(Docker) " + _STREAM,
-    "test_batch_jobs.py::test_dependencies": "(Docker) " + _STREAM,
+    "test_batch_jobs.py::test_terminate_job": "(requires_docker) " + _STREAM,
+    "test_batch_jobs.py::test_dependencies": "(requires_docker) " + _STREAM,
     "test_batch_jobs.py::test_container_overrides":
-        "(Docker) expects AWS_BATCH_JOB_ID in DescribeJobs' container.environment: AWS sets the "
+        "(requires_docker) expects AWS_BATCH_JOB_ID in DescribeJobs' container.environment: AWS sets the "
         "AWS_BATCH_* variables in the container, and container.environment holds the job's own "
         "(API_ContainerDetail environment; the AWS CLI describe-jobs example)",
     "test_batch_tags_job.py::test_submit_job_with_tags":
@@ -99,7 +99,7 @@ NOT_SUPPORTED: dict[str, str] = {
     "test_batch_eks.py::test_eks_job_definition_validation_missing_containers": _EKS,
     "test_batch_eks.py::test_eks_job_definition_defaults": _EKS,
     "test_batch_jobs.py::test_submit_job_multinode":
-        "(Docker) multi-node parallel jobs: batchplane refuses to submit them (ClientException)",
+        "(requires_docker) multi-node parallel jobs: batchplane refuses to submit them (ClientException)",
 }
 
 # Where batchplane is short of AWS Batch and the fix lies outside its domain rules (see
