@@ -265,9 +265,14 @@ def print_json(value: Any) -> None:
 
 def jobs_table(rows: list[dict[str, Any]], more: bool) -> Table:
     table = Table(box=None, header_style="bold", caption="more jobs: raise --limit" if more else None)
-    for column in ("JOB ID", "NAME", "QUEUE", "STATUS", "CREATED", "STARTED"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("DETAIL", overflow="ellipsis", no_wrap=True)
+    # In a narrow terminal names and details shrink; IDs (to copy), statuses and times do not.
+    table.add_column("JOB ID", no_wrap=True, min_width=36)
+    table.add_column("NAME", no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("QUEUE", no_wrap=True, overflow="ellipsis")
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    table.add_column("CREATED", no_wrap=True, min_width=8)
+    table.add_column("STARTED", no_wrap=True, min_width=8)
+    table.add_column("DETAIL", no_wrap=True, overflow="ellipsis")
     for r in rows:
         table.add_row(r["jobId"], r["jobName"], r["jobQueue"], status_text(r["status"]),
                       when(r.get("createdAt")), when(r.get("startedAt")), detail(r))
@@ -290,7 +295,7 @@ def job_table(job: dict[str, Any]) -> Table:
         ("started", when(job.get("startedAt"))),
         ("stopped", when(job.get("stoppedAt"))),
         ("exit code", container.get("exitCode")),
-        ("attempts", len(job.get("attempts") or [])),
+        ("attempts", len(job.get("attempts") or []) or None),
         ("log stream", log_stream(job)),
         ("depends on", ", ".join(d["jobId"] for d in job.get("dependsOn") or [])),
         ("array", children_text(job) if array_size(job) else None),
