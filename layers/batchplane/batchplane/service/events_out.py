@@ -40,6 +40,7 @@ from ..config import settings
 from ..domain import jobs as rules
 from ..store.dynamodb import Item, deserialize
 from ..store.jobs import is_job
+from ..store.resources import is_compute_environment
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,7 @@ def environment_change(record: dict[str, Any]) -> dict[str, Any] | None:
     """The PutEvents entry for a stream record of a compute environment item, or None
     when the record is of something else."""
     stream = record.get("dynamodb") or {}
-    keys = stream.get("Keys") or {}
-    if not keys.get("pk", {}).get("S", "").startswith("CE#") or keys.get("sk", {}).get("S") != "#":
+    if not is_compute_environment(deserialize(stream.get("Keys") or {})):
         return None
     image = stream.get("NewImage") or stream.get("OldImage")
     if not image:

@@ -112,13 +112,7 @@ class Provisioning:
     # -- one environment ------------------------------------------------------------------
 
     def _environments(self) -> list[Item]:
-        items: list[Item] = []
-        token = None
-        while True:
-            page, token = self.store.query_index("CE", limit=100, token=token)
-            items += page
-            if not token:
-                return items
+        return self.resources.environments.all()
 
     def _environment(self, doc: dict[str, Any]) -> capacity.Environment:
         ceiling = compute.max_vcpus(doc)

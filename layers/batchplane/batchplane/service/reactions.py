@@ -6,6 +6,7 @@ from typing import Any
 
 from ..domain import jobs as rules
 from ..store import jobs
+from ..store.resources import is_placement_resource
 from .arrays import Arrays
 from .dependencies import Dependencies
 
@@ -23,15 +24,12 @@ def wakes_scheduler(new: dict[str, Any] | None, old: dict[str, Any] | None) -> b
     return status == rules.RUNNABLE or (before in _HOLDING and status not in _HOLDING)
 
 
-_RESOURCES = ("CE#", "JQ#", "SP#")  # compute environments, job queues, scheduling policies
-
-
 def resource_wakes_scheduler(keys: dict[str, Any]) -> bool:
     """Whether a change to an item other than a job can let the scheduler dispatch: an
     environment, queue or policy was created or changed (resized, enabled, reordered).
     Bookkeeping items (array counters, dependency edges, usage) change together with a
     job whose own record decides."""
-    return keys.get("sk") == "#" and str(keys.get("pk", "")).startswith(_RESOURCES)
+    return is_placement_resource(keys)
 
 
 class Reactions:

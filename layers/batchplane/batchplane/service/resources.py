@@ -12,14 +12,9 @@ from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore
+from ..store.resources import ComputeEnvironments, JobDefinitions, JobQueues, Named, SchedulingPolicies
 from ..store.usage import UsageCounters
 
-HEAD = "#"
-KINDS = {
-    "compute-environment": "CE",
-    "job-queue": "JQ",
-    "scheduling-policy": "SP",
-}
 _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
 
 
@@ -45,34 +40,40 @@ class Resources:
         self.store = store
         self.provisioner = provisioner
         self.usage = UsageCounters(store)
+        self.environments = ComputeEnvironments(store)
+        self.queues = JobQueues(store)
+        self.policies = SchedulingPolicies(store)
+        self.definitions = JobDefinitions(store)
+        self.jobs = JobStore(store)
+        self._by_kind: dict[str, Named] = {  # what TagResource can name, by ARN kind
+            "compute-environment": self.environments,
+            "job-queue": self.queues,
+            "scheduling-policy": self.policies,
+        }
 
     # -- generic named resources ------------------------------------------------------
 
-    def _get(self, prefix: str, name: str) -> Item | None:
-        return self.store.get(f"{prefix}#{name}", HEAD)
-
-    def _create(self, prefix: str, name: str, doc: dict[str, Any], what: str) -> None:
-        item = Item(pk=f"{prefix}#{name}", sk=HEAD, doc=doc, gsi1pk=prefix, gsi1sk=name)
+    @staticmethod
+    def _create(kind: Named, name: str, doc: dict[str, Any], what: str) -> None:
         try:
-            self.store.put_new(item)
+            kind.create(name, doc)
         except ConflictError as e:
             raise ClientException(f"{what} {name} already exists.") from e
 
+    @staticmethod
     def _list(
-        self, prefix: str, names: list[str] | None, limit: int, token: str | None
+        kind: Named, names: list[str] | None, limit: int, token: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         if names:
-            found = self.store.batch_get([(f"{prefix}#{n}", HEAD) for n in names])
-            by_name = {i.gsi1sk: i.doc for i in found}
-            return [by_name[n] for n in dict.fromkeys(names) if n in by_name], None
-        items, next_token = self.store.query_index(prefix, limit=limit, token=token)
+            return [i.doc for i in kind.get_many(names)], None
+        items, next_token = kind.page(limit=limit, token=token)
         return [i.doc for i in items], next_token
 
     # -- compute environments ---------------------------------------------------------
 
     def compute_environment(self, ref: str) -> Item:
         name = arns.name_from(ref, "compute-environment")
-        item = self._get("CE", name)
+        item = self.environments.get(name)
         if item is None:
             raise ClientException(f"Compute environment {ref} does not exist.")
         return item
@@ -83,12 +84,12 @@ class Resources:
         check_instance_role(doc.get("computeResources"))
         if compute.provisioned(doc):
             capacity.check_instance_types(doc["computeResources"]["instanceTypes"], capacity.default_catalog())
-        if self._get("CE", doc["computeEnvironmentName"]) is not None:
+        if self.environments.get(doc["computeEnvironmentName"]) is not None:
             raise ClientException(f"Compute environment {doc['computeEnvironmentName']} already exists.")
         if self.provisioner is not None:
             doc.update(self.provisioner.create_environment(doc))
         try:
-            self._create("CE", doc["computeEnvironmentName"], doc, "Compute environment")
+            self._create(self.environments, doc["computeEnvironmentName"], doc, "Compute environment")
         except ClientException:
             if self.provisioner is not None:  # lost a race for the name: undo our cluster
                 self.provisioner.delete_environment(doc)
@@ -102,7 +103,7 @@ class Resources:
             raise ClientException("computeEnvironments takes at most 100 names or ARNs.")
         limit = _page_size(request.get("maxResults"), 100, 100)
         names = [arns.name_from(r, "compute-environment") for r in refs]
-        docs, token = self._list("CE", names, limit, request.get("nextToken"))
+        docs, token = self._list(self.environments, names, limit, request.get("nextToken"))
         out: dict[str, Any] = {"computeEnvironments": docs}
         if token:
             out["nextToken"] = token
@@ -156,22 +157,16 @@ class Resources:
 
     def job_queue(self, ref: str) -> Item:
         name = arns.name_from(ref, "job-queue")
-        item = self._get("JQ", name)
+        item = self.queues.get(name)
         if item is None:
             raise ClientException(f"Job queue {ref} does not exist.")
         return item
 
     def all_job_queues(self) -> list[dict[str, Any]]:
-        docs: list[dict[str, Any]] = []
-        token = None
-        while True:
-            items, token = self.store.query_index("JQ", limit=100, token=token)
-            docs += [i.doc for i in items]
-            if not token:
-                return docs
+        return [i.doc for i in self.queues.all()]
 
     def _policy_exists(self, policy_arn: str) -> bool:
-        return self._get("SP", arns.name_from(policy_arn, "scheduling-policy")) is not None
+        return self.policies.get(arns.name_from(policy_arn, "scheduling-policy")) is not None
 
     def _find_ce(self, ref: str) -> dict[str, Any]:
         return self.compute_environment(ref).doc
@@ -179,7 +174,7 @@ class Resources:
     def create_job_queue(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("jobQueueName")
         doc = queues.create(request, arns.job_queue_arn(str(name)), self._find_ce, self._policy_exists)
-        self._create("JQ", doc["jobQueueName"], doc, "Job queue")
+        self._create(self.queues, doc["jobQueueName"], doc, "Job queue")
         return {"jobQueueName": doc["jobQueueName"], "jobQueueArn": doc["jobQueueArn"]}
 
     def describe_job_queues(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +183,7 @@ class Resources:
             raise ClientException("jobQueues takes at most 100 names or ARNs.")
         limit = _page_size(request.get("maxResults"), 100, 100)
         names = [arns.name_from(r, "job-queue") for r in refs]
-        docs, token = self._list("JQ", names, limit, request.get("nextToken"))
+        docs, token = self._list(self.queues, names, limit, request.get("nextToken"))
         out: dict[str, Any] = {"jobQueues": docs}
         if token:
             out["nextToken"] = token
@@ -220,11 +215,11 @@ class Resources:
 
     def create_scheduling_policy(self, request: dict[str, Any]) -> dict[str, Any]:
         doc = policies.create(request, arns.scheduling_policy_arn(str(request.get("name"))))
-        self._create("SP", doc["name"], doc, "Scheduling policy")
+        self._create(self.policies, doc["name"], doc, "Scheduling policy")
         return {"name": doc["name"], "arn": doc["arn"]}
 
     def scheduling_policy(self, ref: str) -> Item:
-        item = self._get("SP", arns.name_from(ref, "scheduling-policy"))
+        item = self.policies.get(arns.name_from(ref, "scheduling-policy"))
         if item is None:
             raise ClientException(f"Scheduling policy {ref} does not exist.")
         return item
@@ -236,12 +231,12 @@ class Resources:
         if len(refs) > 100:
             raise ClientException("arns takes at most 100 scheduling policy ARNs.")
         names = [arns.name_from(r, "scheduling-policy") for r in refs]
-        docs, _ = self._list("SP", names, 100, None)
+        docs, _ = self._list(self.policies, names, 100, None)
         return {"schedulingPolicies": docs}
 
     def list_scheduling_policies(self, request: dict[str, Any]) -> dict[str, Any]:
         limit = _page_size(request.get("maxResults"), 100, 1000)
-        items, token = self.store.query_index("SP", limit=limit, token=request.get("nextToken"))
+        items, token = self.policies.page(limit=limit, token=request.get("nextToken"))
         out: dict[str, Any] = {"schedulingPolicies": [{"arn": i.doc["arn"]} for i in items]}
         if token:
             out["nextToken"] = token
@@ -277,21 +272,11 @@ class Resources:
         roles.check_job_definition(jobdefs.register(request, arns.job_definition_arn(str(name), 1), 1),
                                    settings().passable_roles)
         while True:
-            head = self.store.get(f"JD#{name}", HEAD)
-            revision = (head.doc["latest"] if head else 0) + 1
+            latest, head = self.definitions.latest(str(name))
+            revision = latest + 1
             doc = jobdefs.register(request, arns.job_definition_arn(str(name), revision), revision)
-            rev_item = Item(
-                pk=f"JD#{name}", sk=f"REV#{revision:08d}", doc=doc, gsi1pk="JD",
-                gsi1sk=f"{name}#{revision:08d}", extra={"status": "ACTIVE"},
-            )
-            if head is None:
-                head = Item(pk=f"JD#{name}", sk=HEAD, doc={"latest": revision})
-                head_op = self.store.put_new_op(head)
-            else:
-                head.doc = {"latest": revision}
-                head_op = self.store.replace_op(head)
             try:
-                self.store.transact([head_op, self.store.put_new_op(rev_item)])
+                self.definitions.add(str(name), revision, doc, head)
             except ConflictError:
                 continue  # a concurrent registration took this revision; take the next
             return {"jobDefinitionName": name, "jobDefinitionArn": doc["jobDefinitionArn"], "revision": revision}
@@ -308,13 +293,13 @@ class Resources:
             )
         name, rev = match.group(1), match.group(2)
         if rev is not None:
-            item = self.store.get(f"JD#{name}", f"REV#{int(rev):08d}")
+            item = self.definitions.revision(name, int(rev))
             if item is None:
                 raise ClientException(f"Job definition {name}:{rev} does not exist.")
             if active_only and item.doc["status"] != "ACTIVE":
                 raise ClientException(f"Job definition {name}:{rev} is INACTIVE (deregistered).")
             return item
-        revisions = self.store.query_partition(f"JD#{name}", "REV#", forward=False)
+        revisions = self.definitions.revisions(name, newest_first=True)
         for item in revisions:
             if item.doc["status"] == "ACTIVE":
                 return item
@@ -341,12 +326,12 @@ class Resources:
                     except ClientException:
                         continue  # Describe skips unknown definitions, as AWS does
                 else:
-                    docs += [i.doc for i in self.store.query_partition(f"JD#{name_rev}", "REV#")]
+                    docs += [i.doc for i in self.definitions.revisions(name_rev)]
         elif request.get("jobDefinitionName"):
             name = request["jobDefinitionName"]
-            docs = [i.doc for i in self.store.query_partition(f"JD#{name}", "REV#")]
+            docs = [i.doc for i in self.definitions.revisions(name)]
         else:
-            items, token = self.store.query_index("JD", limit=limit, token=request.get("nextToken"))
+            items, token = self.definitions.page(limit=limit, token=request.get("nextToken"))
             docs = [i.doc for i in items]
         if status:
             docs = [d for d in docs if d["status"] == status]
@@ -383,12 +368,12 @@ class Resources:
         if kind == "job-definition":
             return self.job_definition(resource_arn)
         if kind == "job":
-            item = JobStore(self.store).get(rid)
+            item = self.jobs.get(rid)
             if item is None:
                 raise ClientException(f"Job {rid} does not exist.")
             return item
-        if kind in KINDS:
-            item = self._get(KINDS[kind], rid)
+        if kind in self._by_kind:
+            item = self._by_kind[kind].get(rid)
             if item is not None:
                 return item
         raise ClientException(f"Resource {resource_arn} does not exist.")

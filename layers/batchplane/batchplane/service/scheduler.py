@@ -64,8 +64,7 @@ class Scheduler:
 
     def spot_clusters(self) -> list[str]:
         """ECS clusters of the EC2 and SPOT compute environments (where instances live)."""
-        items, _ = self.store.query_index("CE")
-        return [i.doc["ecsClusterArn"] for i in items
+        return [i.doc["ecsClusterArn"] for i in self.resources.environments.all()
                 if i.doc.get("ecsClusterArn") and not compute.is_fargate(i.doc)]
 
     def promote(self, job_id: str) -> None:
@@ -78,8 +77,7 @@ class Scheduler:
         queue_docs = self.resources.all_job_queues()
         if sweep:
             self.sweep(queue_docs)
-        ce_items = self.store.query_index("CE")[0]
-        ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in ce_items}
+        ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in self.resources.environments.all()}
         queues: list[scheduling.Queue] = []
         listed: dict[str, list[Item]] = {}
         running: list[scheduling.Running] = []
