@@ -1,7 +1,7 @@
 """moto's own AWS Batch tests against local stacks, in the repository's pytest run: every
 test passes except those expectations.py lists, and none of those passes (strict xfail).
-Takes about 30-60 s; the tests moto marks requires_docker (another 30 s or so of jobs) are
-left to ``run_moto_batch.py``."""
+Takes about 30 s (up to 85 s on a busy two-core machine); the tests moto marks
+requires_docker (another 30 s or so of jobs) are left to ``run_moto_batch.py``."""
 
 from __future__ import annotations
 
