@@ -139,7 +139,7 @@ class Jobs:
 
     def _check_platform(self, queue: dict[str, Any], definition: dict[str, Any]) -> None:
         wanted = definition.get("platformCapabilities", ["EC2"])[0]
-        ces = [self.resources.store.get(f"CE#{arns.name_from(e['computeEnvironment'], 'compute-environment')}", "#")
+        ces = [self.resources.environments.get(arns.name_from(e["computeEnvironment"], "compute-environment"))
                for e in queue["computeEnvironmentOrder"]]
         platforms = {compute.platform(i.doc) for i in ces if i is not None}
         if platforms and wanted not in platforms:
