@@ -1,14 +1,5 @@
 """Triggers (S3 object created -> job) and schedules (rate/cron -> job): their management
-API and the submissions they make.
-
-Items (see store/dynamodb.py for the rest of the table):
-
-=================  =====================  ======  =================================
-entity             pk                     sk      gsi1pk / gsi1sk
-=================  =====================  ======  =================================
-trigger            ``TRIGGER#<name>``     ``#``   ``TRIGGERS`` / ``<bucket>#<name>``
-schedule           ``SCHEDULE#<name>``    ``#``   ``SCHEDULES`` / name
-=================  =====================  ======  =================================
+API and the submissions they make (stored as store/triggers.py says).
 
 Submissions go through Jobs.submit with a request key made from their cause, so an S3
 event or a schedule firing delivered twice (EventBridge and Lambda retry) gives one job.
@@ -25,13 +16,13 @@ from ..domain import jobs as rules
 from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
 from ..store import DynamoStore, Item
+from ..store.triggers import ScheduleStore, TriggerStore
 from .resources import _page_size
 
 if TYPE_CHECKING:
     from .jobs import Jobs
 
 log = logging.getLogger(__name__)
-HEAD = "#"
 
 
 class ScheduleBackend(Protocol):
@@ -67,13 +58,10 @@ class Triggers:
     def __init__(self, store: DynamoStore, jobs: Jobs) -> None:
         self.store = store
         self.jobs = jobs
-
-    @staticmethod
-    def _pk(name: str) -> str:
-        return f"TRIGGER#{name}"
+        self.triggers = TriggerStore(store)
 
     def _get(self, name: Any) -> Item:
-        item = self.store.get(self._pk(domain.trigger_name(name)), HEAD)
+        item = self.triggers.get(domain.trigger_name(name))
         if item is None:
             raise ClientException(
                 f"Trigger {name} does not exist: list them with DescribeTriggers."
@@ -86,11 +74,8 @@ class Triggers:
         name = domain.trigger_name(request.get("triggerName"))
         doc = domain.new_trigger(request, arn=arns.arn("trigger", name), now=now_ms())
         _check_jobs(self.jobs, doc, name, domain.TRIGGER_PARAMETERS)
-        item = Item(
-            pk=self._pk(name), sk=HEAD, doc=doc, gsi1pk="TRIGGERS", gsi1sk=f"{doc['bucket']}#{name}"
-        )
         try:
-            self.store.put_new(item)
+            self.triggers.create(name, doc)
         except ConflictError as e:
             raise ClientException(
                 f"Trigger {name} already exists: update it with UpdateTrigger or delete it first."
@@ -100,19 +85,9 @@ class Triggers:
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         names = _names(request, "triggerNames")
         if names:
-            found = {
-                i.doc["triggerName"]: i.doc
-                for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])
-            }
-            return {"triggers": [found[n] for n in dict.fromkeys(names) if n in found]}
+            return {"triggers": [i.doc for i in self.triggers.get_many(names)]}
         limit = _page_size(request.get("maxResults"), 100, 1000)
-        bucket = request.get("bucket")
-        items, token = self.store.query_index(
-            "TRIGGERS",
-            limit=limit,
-            token=request.get("nextToken"),
-            begins_with=f"{bucket}#" if bucket else None,
-        )
+        items, token = self.triggers.page(limit=limit, token=request.get("nextToken"), bucket=request.get("bucket"))
         out: dict[str, Any] = {"triggers": [i.doc for i in items]}
         if token:
             out["nextToken"] = token
@@ -122,9 +97,8 @@ class Triggers:
         item = self._get(request.get("triggerName"))
         item.doc = domain.updated(item.doc, request, "trigger")
         _check_jobs(self.jobs, item.doc, item.doc["triggerName"], domain.TRIGGER_PARAMETERS)
-        item.gsi1sk = f"{item.doc['bucket']}#{item.doc['triggerName']}"
         try:
-            self.store.replace(item)
+            self.triggers.replace(item)
         except ConflictError as e:
             raise ClientException(
                 "The trigger changed while it was updated: retry the request."
@@ -133,7 +107,7 @@ class Triggers:
 
     def delete(self, request: dict[str, Any]) -> dict[str, Any]:
         item = self._get(request.get("triggerName"))
-        self.store.delete(item.pk, HEAD)
+        self.triggers.delete(item.doc["triggerName"])
         return {}
 
     # -- S3 Object Created ------------------------------------------------------------
@@ -145,7 +119,7 @@ class Triggers:
         obj = domain.created_object(event)
         if obj is None:
             return []
-        items, _ = self.store.query_index("TRIGGERS", begins_with=f"{obj.bucket}#")
+        items, _ = self.triggers.page(bucket=obj.bucket)
         results = []
         for item in items:
             trigger = item.doc
@@ -179,6 +153,7 @@ class Schedules:
         self.store = store
         self.jobs = jobs
         self._backend = backend
+        self.schedules = ScheduleStore(store)
 
     @property
     def backend(self) -> ScheduleBackend:
@@ -191,12 +166,8 @@ class Schedules:
             )
         return self._backend
 
-    @staticmethod
-    def _pk(name: str) -> str:
-        return f"SCHEDULE#{name}"
-
     def _get(self, name: Any) -> Item:
-        item = self.store.get(self._pk(domain.schedule_name(name)), HEAD)
+        item = self.schedules.get(domain.schedule_name(name))
         if item is None:
             raise ClientException(
                 f"Schedule {name} does not exist: list them with DescribeSchedules."
@@ -209,9 +180,8 @@ class Schedules:
         name = domain.schedule_name(request.get("scheduleName"))
         doc = domain.new_schedule(request, arn=arns.arn("schedule", name), now=now_ms())
         _check_jobs(self.jobs, doc, name, domain.SCHEDULE_PARAMETERS)
-        item = Item(pk=self._pk(name), sk=HEAD, doc=doc, gsi1pk="SCHEDULES", gsi1sk=name)
         try:
-            self.store.put_new(item)
+            self.schedules.create(name, doc)
         except ConflictError as e:
             raise ClientException(
                 f"Schedule {name} already exists: update it with UpdateSchedule or delete it first."
@@ -219,22 +189,16 @@ class Schedules:
         try:
             self.backend.put(doc)
         except Exception:
-            self.store.delete(item.pk, HEAD)  # no half-created schedule
+            self.schedules.delete(name)  # no half-created schedule
             raise
         return {"scheduleName": name, "scheduleArn": doc["scheduleArn"]}
 
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         names = _names(request, "scheduleNames")
         if names:
-            found = {
-                i.doc["scheduleName"]: i.doc
-                for i in self.store.batch_get([(self._pk(n), HEAD) for n in names])
-            }
-            return {"schedules": [found[n] for n in dict.fromkeys(names) if n in found]}
+            return {"schedules": [i.doc for i in self.schedules.get_many(names)]}
         limit = _page_size(request.get("maxResults"), 100, 1000)
-        items, token = self.store.query_index(
-            "SCHEDULES", limit=limit, token=request.get("nextToken")
-        )
+        items, token = self.schedules.page(limit=limit, token=request.get("nextToken"))
         out: dict[str, Any] = {"schedules": [i.doc for i in items]}
         if token:
             out["nextToken"] = token
@@ -259,7 +223,7 @@ class Schedules:
     def delete(self, request: dict[str, Any]) -> dict[str, Any]:
         item = self._get(request.get("scheduleName"))
         self.backend.delete(item.doc["scheduleName"])
-        self.store.delete(item.pk, HEAD)
+        self.schedules.delete(item.doc["scheduleName"])
         return {}
 
     # -- firings ----------------------------------------------------------------------
@@ -270,7 +234,7 @@ class Schedules:
         schedule before the job is submitted, so a retried firing finishes what the first
         try decided, and gets the same job."""
         while True:
-            item = self.store.get(self._pk(name), HEAD)
+            item = self.schedules.get(name)
             if item is None:
                 return {
                     "scheduleName": name,
@@ -333,7 +297,7 @@ class Schedules:
 
     def _record(self, name: str, run: dict[str, Any]) -> None:
         while True:
-            item = self.store.get(self._pk(name), HEAD)
+            item = self.schedules.get(name)
             if item is None:
                 return  # deleted meanwhile
             domain.record_run(item.doc, run)

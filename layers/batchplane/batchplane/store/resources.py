@@ -32,7 +32,7 @@ class Named:
     def _pk(self, name: str) -> str:
         return f"{self.prefix}#{name}"
 
-    def _sort_key(self, name: str, doc: dict[str, Any]) -> str:  # noqa: ARG002 - see TriggerStore
+    def _sort_key(self, name: str, doc: dict[str, Any]) -> str:  # noqa: ARG002 - store.triggers uses doc
         """Where the item sorts in the listing: by name."""
         return name
 
@@ -50,10 +50,9 @@ class Named:
         self.store.put_new(item)
         return item
 
-    def page(self, limit: int | None = None, token: str | None = None,
-             begins_with: str | None = None) -> tuple[list[Item], str | None]:
-        """One page of the listing, by sort key, and the token of the next."""
-        return self.store.query_index(self.listing, limit=limit, token=token, begins_with=begins_with)
+    def page(self, limit: int | None = None, token: str | None = None) -> tuple[list[Item], str | None]:
+        """One page of the listing, by name, and the token of the next."""
+        return self.store.query_index(self.listing, limit=limit, token=token)
 
     def all(self) -> list[Item]:
         """Every one, by name, read 100 at a time."""
