@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 from batchplane.local.stack import LocalStack
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .support import Env, make_client, uniq, wait_done
 
@@ -79,3 +82,19 @@ def test_the_stack_still_serves_after_the_malformed_requests(endpoint: str, batc
     assert wait_done(batch, job, timeout=20)["status"] == "SUCCEEDED"
     s3 = make_client("s3", endpoint)  # what is forwarded to the emulator still is
     s3.create_bucket(Bucket=uniq("front").lower())
+
+
+def test_a_batch_request_signed_for_another_region_is_refused_with_the_stacks(endpoint: str) -> None:
+    """AWS's endpoints are regional: a client of us-west-2 pointed at this us-east-1 stack
+    would otherwise read and write another region's queues under this one's ARNs."""
+    elsewhere = boto3.session.Session().client(
+        "batch", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 0}))
+    with pytest.raises(ClientError) as info:
+        elsewhere.describe_job_queues()
+    error = info.value.response["Error"]
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Code"] == "ClientException"
+    assert "us-east-1" in error["Message"] and "us-west-2" in error["Message"], error
+    # Other services are the emulator's, which keeps every region apart itself.
+    make_client("s3", endpoint).list_buckets()

@@ -29,6 +29,10 @@ _STREAM = ("reads the log stream <definition>/default/<jobId>: AWS names it "
            "<definition>/default/<ECS task id> (User Guide, Job states, RUNNING)")
 _MESSAGE = "asserts moto's own message text; AWS documents the error (ClientException) but not its wording"
 MOTO_ONLY: dict[str, str] = {
+    "test_batch.py::test_batch_regions":
+        "calls a us-west-2 / cn-northwest-1 client on the endpoint of another region: AWS's Batch "
+        "endpoints are regional (General Reference, AWS Batch endpoints), and a batchplane stack is one "
+        "region's, so it refuses a request signed for another",
     "test_batch_compute_envs.py::test_create_managed_compute_environment": _T2,
     "test_batch_compute_envs.py::test_create_managed_compute_environment_with_tags": _T2,
     "test_batch_compute_envs.py::test_create_managed_compute_environment_with_instance_family":

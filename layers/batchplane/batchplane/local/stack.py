@@ -39,7 +39,7 @@ EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler d
 SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed, at most
 SAVE_COST_FACTOR = 30  # pause after a save, in multiples of the time it took
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
-_SCOPE = re.compile(r"Credential=[^/&]+/\d{8}/[^/&]+/([^/&]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=[^/&]+/\d{8}/([^/&]+)/([^/&]+)/aws4_request")  # region, service
 READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
 MAX_FRONT_BODY = 1 << 30  # bytes of one request through the front port (S3 puts included)
 _METHODS = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
@@ -391,7 +391,7 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             # Signed in the Authorization header, or presigned in the query (an S3 URL).
             auth = self.headers.get("Authorization", "") or unquote(urlsplit(self.path).query)
             scope = _SCOPE.search(auth)
-            service = scope.group(1) if scope else None
+            region, service = scope.groups() if scope else (None, None)
             path = urlsplit(self.path).path
             batch_path = path == "/v1" or path.startswith("/v1/")
             if service is None and self.path.startswith("/_batchplane/"):
@@ -403,6 +403,11 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             elif service is None and not batch_path:
                 self._fail(400, f"unsigned request for {path}: sign it for an AWS service (SigV4), "
                                 "or use the Batch API's /v1/ paths")
+            elif (service == "batch" or batch_path) and region not in (None, config.settings().region):
+                # AWS's endpoints are regional; this stack is one region's.
+                here = config.settings().region
+                self._fail(400, f"this batchplane serves the region {here}, and the request was signed for "
+                                f"{region}: set the client's region to {here} (region_name, AWS_REGION or --region)")
             elif service == "lambda" and _INVOKE.match(self.path):
                 self._invoke(_INVOKE.match(self.path).group(1), body)
             elif service == "batch" or batch_path:
