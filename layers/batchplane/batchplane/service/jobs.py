@@ -7,7 +7,6 @@ import heapq
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from .. import arns
@@ -200,8 +199,7 @@ class Jobs:
         a caller pages come before its first page, so they are never listed on a later
         page, and no job is listed twice."""
         before = _decode_cursor(token)
-        streams = [self._newest_first(queue, status, rank, before, limit + 1)
-                   for status in statuses for rank in _RANKS.get(status, ("1",))]
+        streams = [self.jobs.newest_first(queue, status, before, limit + 1) for status in statuses]
         summaries: dict[str, dict[str, Any]] = {}
         last = None
         more = False
@@ -219,23 +217,6 @@ class Jobs:
         if more and last is not None:
             out["nextToken"] = json.dumps({"before": last})
         return out
-
-    def _newest_first(self, queue: str, status: str, rank: str, before: str | None,
-                      page: int) -> Iterator[tuple[str, Item]]:
-        """One listing partition's jobs of one rank, newest first, each with its sort key
-        ``createdAt#jobId`` (the partition's gsi1sk without its rank), older than
-        ``before`` if given."""
-        high = rank + (before if before is not None else "~")
-        token = None
-        while True:
-            items, token = self.jobs.page(queue, status, limit=page, token=token, between=(rank, high),
-                                          forward=False)
-            for item in items:
-                key = f"{item.doc['createdAt']:013d}#{item.doc['jobId']}"
-                if before is None or key < before:
-                    yield key, item
-            if token is None:
-                return
 
     def _list_children(self, request: dict[str, Any]) -> dict[str, Any]:
         parent = self.jobs.get(arns.name_from(request["arrayJobId"], "job"))
@@ -457,9 +438,7 @@ def _matches(doc: dict[str, Any], filters: list[tuple[str, list[str]]]) -> bool:
 
 
 _BAD_TOKEN = "The nextToken is not valid: use the value ListJobs returned."
-# The ranks of a listing partition's sort keys (JobStore._index): a RUNNABLE job whose
-# attempt is retried sorts first (rank 0), at the front of its queue; others are rank 1.
-_RANKS = {rules.RUNNABLE: ("0", "1")}
+# A position JobStore.newest_first yields: createdAt#jobId.
 _CURSOR = re.compile(r"[0-9]{13}#[0-9A-Za-z:_-]{1,200}")
 
 

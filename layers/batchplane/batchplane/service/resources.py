@@ -147,7 +147,7 @@ class Resources:
                 f"Compute environment {doc['computeEnvironmentName']} is used by job queue(s) "
                 f"{', '.join(users)}: remove it from their computeEnvironmentOrder first."
             )
-        self._delete(item, "Compute environment", doc["computeEnvironmentName"])
+        self._delete(self.environments, item, "Compute environment", doc["computeEnvironmentName"])
         self.usage.forget(doc["computeEnvironmentName"])
         if self.provisioner is not None:
             self.provisioner.delete_environment(doc)
@@ -208,7 +208,7 @@ class Resources:
                 f"Job queue {item.doc['jobQueueName']} is ENABLED: disable it with "
                 "UpdateJobQueue state=DISABLED before deleting it."
             )
-        self._delete(item, "Job queue", item.doc["jobQueueName"])
+        self._delete(self.queues, item, "Job queue", item.doc["jobQueueName"])
         return {}
 
     # -- scheduling policies ----------------------------------------------------------
@@ -261,7 +261,7 @@ class Resources:
             raise ClientException(
                 f"Scheduling policy {item.doc['name']} is used by job queue(s) {', '.join(users)}."
             )
-        self._delete(item, "Scheduling policy", item.doc["name"])
+        self._delete(self.policies, item, "Scheduling policy", item.doc["name"])
         return {}
 
     # -- job definitions --------------------------------------------------------------
@@ -410,13 +410,14 @@ class Resources:
             except ConflictError:
                 continue
 
-    def _delete(self, item: Item, what: str, name: str) -> None:
+    @staticmethod
+    def _delete(kind: Named, item: Item, what: str, name: str) -> None:
         """Delete ``item`` if nobody changed it since it was read (a concurrent delete or
         update loses nothing and gets a client error, not a 500)."""
         try:
-            self.store.delete(item.pk, item.sk, item.version)
+            kind.delete(name, item.version)
         except ConflictError as e:
-            if self.store.get(item.pk, item.sk) is None:
+            if kind.get(name) is None:
                 raise ClientException(f"{what} {name} does not exist: another request deleted it.") from e
             raise ClientException(
                 f"{what} {name} was changed by another request at the same time; read it again and retry."

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from . import Store
 
 JOB_SK = "JOB"
+# The ranks of a listing partition's sort keys (``_index``): a RUNNABLE job whose attempt
+# is retried sorts first (rank 0), at the front of its queue; others are rank 1.
+_RANKS = {rules.RUNNABLE: ("0", "1")}
 
 
 def job_pk(job_id: str) -> str:
@@ -137,12 +141,35 @@ class JobStore:
         FAILED), or does not exist yet (an array child not materialized)."""
         return self.store.check_op(job_pk(job_id), JOB_SK, "status", (rules.SUCCEEDED, rules.FAILED))
 
-    def page(self, queue: str, status: str, *, limit: int | None = None, token: str | None = None,
-             between: tuple[str, str] | None = None, forward: bool = True) -> tuple[list[Item], str | None]:
-        """One page of a queue's jobs in ``status``, in dispatch order (``forward``), and
-        the token of the next. ``between``: sort keys ``<rank><createdAt:013>#<jobId>``."""
-        return self.store.query_index(listing(queue, status), limit=limit, token=token, between=between,
-                                      forward=forward)
+    def page(self, queue: str, status: str, *, limit: int | None = None,
+             token: str | None = None) -> tuple[list[Item], str | None]:
+        """One page of a queue's jobs in ``status``, in dispatch order, and the token of the
+        next."""
+        return self.store.query_index(listing(queue, status), limit=limit, token=token)
+
+    def newest_first(self, queue: str, status: str, before: str | None, page: int) -> Iterator[tuple[str, Item]]:
+        """A queue's jobs in ``status``, newest first, each with its position
+        ``<createdAt:013>#<jobId>``, only those older than ``before`` if given, read
+        ``page`` at a time. Each rank of the partition is read on its own and the ranks
+        merged."""
+        ranks = [self._newest_first(queue, status, rank, before, page) for rank in _RANKS.get(status, ("1",))]
+        return heapq.merge(*ranks, key=lambda pair: pair[0], reverse=True)
+
+    def _newest_first(self, queue: str, status: str, rank: str, before: str | None,
+                      page: int) -> Iterator[tuple[str, Item]]:
+        """One rank of a listing partition, newest first (its sort keys are the rank and
+        the position)."""
+        high = rank + (before if before is not None else "~")
+        token = None
+        while True:
+            items, token = self.store.query_index(listing(queue, status), limit=page, token=token,
+                                                  between=(rank, high), forward=False)
+            for item in items:
+                key = f"{item.doc['createdAt']:013d}#{item.doc['jobId']}"
+                if before is None or key < before:
+                    yield key, item
+            if token is None:
+                return
 
     def every(self, queue: str, status: str, page: int = 1000) -> Iterator[Item]:
         """Every job of a queue in ``status``, in dispatch order, a page at a time."""

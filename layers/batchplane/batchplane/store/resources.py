@@ -64,8 +64,9 @@ class Named:
             if not token:
                 return items
 
-    def delete(self, name: str) -> None:
-        self.store.delete(self._pk(name), HEAD)
+    def delete(self, name: str, expected_version: int | None = None) -> None:
+        """Delete it (only at ``expected_version``, if given: else ConflictError)."""
+        self.store.delete(self._pk(name), HEAD, expected_version)
 
 
 class ComputeEnvironments(Named):
