@@ -5,7 +5,7 @@ the layout), behind one port with two adapters:
 - ``SqliteStore``: local mode's embedded default, one SQLite file with the same items,
   indexes, conditions and a change stream in DynamoDB stream record shape.
 
-The port, as the services use it (tests/contract holds both adapters to it):
+The port, as the repositories use it (tests/contract holds both adapters to it):
 
 - ``get(pk, sk)``, ``batch_get(keys)``: items or None / the ones that exist;
 - ``put_new(item)`` (refused if it exists), ``replace(item)`` (compare-and-swap on
@@ -17,11 +17,49 @@ The port, as the services use it (tests/contract holds both adapters to it):
 - ``query_index(gsi1pk, ...)``: one listing partition in ``gsi1sk`` order, paged with
   opaque tokens; ``query_partition(pk, sk_prefix)``: one item collection in ``sk`` order;
 - ``counters(pk, sk)``: the counters of an item ``add_op`` writes.
+
+The services never build a key: they go through the repositories, named in the Batch
+vocabulary, which own the layout of their items and work on either adapter:
+
+- ``JobStore`` (jobs, their listings by queue and status) and ``ArrayCounters`` (array
+  parents' child counts);
+- ``ComputeEnvironments``, ``JobQueues``, ``SchedulingPolicies``, ``JobDefinitions``;
+- ``UsageCounters`` (the vCPUs a compute environment's attempts hold),
+  ``DependencyEdges``, ``SubmitKeys`` (SubmitJob retries), ``Shares`` (fair-share usage);
+- ``TriggerStore``, ``ScheduleStore``.
+
+A service still passes the entries a repository hands it to ``transact`` and
+compare-and-swaps an ``Item`` it read with ``replace``: those take no key.
 """
 
+from .arrays import ArrayCounters
+from .dependencies import DependencyEdges
 from .dynamodb import DynamoStore, Item
+from .jobs import JobStore
+from .resources import ComputeEnvironments, JobDefinitions, JobQueues, SchedulingPolicies
+from .shares import Shares
 from .sqlite import SqliteStore
+from .submit_keys import SubmitKeys
+from .triggers import ScheduleStore, TriggerStore
+from .usage import UsageCounters
 
 Store = DynamoStore | SqliteStore
 
-__all__ = ["DynamoStore", "Item", "SqliteStore", "Store"]
+__all__ = [
+    "ArrayCounters",
+    "ComputeEnvironments",
+    "DependencyEdges",
+    "DynamoStore",
+    "Item",
+    "JobDefinitions",
+    "JobQueues",
+    "JobStore",
+    "ScheduleStore",
+    "SchedulingPolicies",
+    "Shares",
+    "SqliteStore",
+    "Store",
+    "SubmitKeys",
+    "TriggerStore",
+    "UsageCounters",
+]

@@ -1,18 +1,28 @@
 """DynamoDB adapter: one table, optimistic versions, conditional writes.
 
-Item layout (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` for listings):
+Item layout (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` for listings). Each kind of item is
+written only by its repository, the module of store/ on its line, so that the services
+never see a key; a job's listing sorts by rank (0: a retried RUNNABLE job, at the front
+of its queue), then createdAt, then id:
 
-=====================  ================  ============================  ===================
-entity                 pk                sk                            gsi1pk / gsi1sk
-=====================  ================  ============================  ===================
-compute environment    ``CE#<name>``     ``#``                         ``CE`` / name
-CE usage counters      ``CE#<name>``     ``USAGE``                     -
-job queue              ``JQ#<name>``     ``#``                         ``JQ`` / name
-scheduling policy      ``SP#<name>``     ``#``                         ``SP`` / name
-job definition         ``JD#<name>``     ``REV#<rev:08>``              ``JD`` / name#rev
-job definition head    ``JD#<name>``     ``#``  (latest revision)      -
-job                    ``JOB#<id>``      ``JOB``                       ``JOBS#<queue>#<status>`` / createdAt#id
-=====================  ================  ============================  ===================
+====================  ===================  ====================  ========================================  ============
+entity                pk                   sk                    gsi1pk / gsi1sk                           module
+====================  ===================  ====================  ========================================  ============
+compute environment   ``CE#<name>``        ``#``                 ``CE`` / name                             resources
+CE usage counters     ``CE#<name>``        ``USAGE``             -                                         usage
+job queue             ``JQ#<name>``        ``#``                 ``JQ`` / name                             resources
+scheduling policy     ``SP#<name>``        ``#``                 ``SP`` / name                             resources
+job definition        ``JD#<name>``        ``REV#<rev:08>``      ``JD`` / name#rev                         resources
+job definition head   ``JD#<name>``        ``#`` (latest rev)    -                                         resources
+job                   ``JOB#<id>``         ``JOB``               ``JOBS#<queue>#<status>`` / rank+time#id  jobs
+array child counters  ``ARRAY#<parent>``   ``COUNT#<shard:02>``  -                                         arrays
+array chunk marker    ``ARRAY#<parent>``   ``CHUNK#<first:06>``  -                                         arrays
+dependency edge       ``DEPS#<job id>``    ``JOB#<dependent>``   -                                         dependencies
+submit key            ``SUBMIT#<key>``     ``#``                 -                                         submit_keys
+fair-share usage      ``SHARES#<queue>``   ``SHARE#<share>``     -                                         shares
+trigger               ``TRIGGER#<name>``   ``#``                 ``TRIGGERS`` / bucket#name                triggers
+schedule              ``SCHEDULE#<name>``  ``#``                 ``SCHEDULES`` / name                      triggers
+====================  ===================  ====================  ========================================  ============
 
 Every item carries ``doc`` (the entity exactly as the Batch API describes it) and
 ``version``; every change is a compare-and-swap on ``version`` so that two writers can

@@ -1,13 +1,5 @@
-"""Triggers and schedules, named resources of batchplane's own:
-
-=================  =====================  ======  =================================
-entity             pk                     sk      gsi1pk / gsi1sk
-=================  =====================  ======  =================================
-trigger            ``TRIGGER#<name>``     ``#``   ``TRIGGERS`` / ``<bucket>#<name>``
-schedule           ``SCHEDULE#<name>``    ``#``   ``SCHEDULES`` / name
-=================  =====================  ======  =================================
-
-Triggers are listed by bucket first: an S3 event reads only its bucket's.
+"""Triggers and schedules, batchplane's own named resources (layout: store/dynamodb.py).
+Triggers are listed by bucket, then name: an S3 event reads only its bucket's.
 """
 
 from __future__ import annotations
