@@ -5,6 +5,7 @@ making the reaction it would have caused do nothing while the job ends."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +22,14 @@ def _tick_later(stack: LocalStack) -> None:
 
 
 def test_a_dependent_whose_release_was_lost_runs_at_the_tick(
-    batch: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    batch: Any, stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     queue = _setup(batch)
     jd = _jd(batch, ["true"])
+    # The first job ends when told, after the second depends on it: a job that already
+    # ended when its dependent is submitted releases it at once, no record needed.
+    go = tmp_path / "go"
+    held = _jd(batch, ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.02; done"])
     dependencies = wiring.services().reactions.dependencies  # the scheduler's too
     lost = threading.Event()
 
@@ -33,9 +38,10 @@ def test_a_dependent_whose_release_was_lost_runs_at_the_tick(
         return False
 
     monkeypatch.setattr(dependencies, "on_finished", lose)
-    first = batch.submit_job(jobName=uniq("a"), jobQueue=queue, jobDefinition=jd)["jobId"]
+    first = batch.submit_job(jobName=uniq("a"), jobQueue=queue, jobDefinition=held)["jobId"]
     second = batch.submit_job(jobName=uniq("b"), jobQueue=queue, jobDefinition=jd,
                               dependsOn=[{"jobId": first}])["jobId"]
+    go.touch()
     assert wait_done(batch, first, timeout=20)["status"] == "SUCCEEDED"
     # DescribeJobs shows the end before the scheduler has taken its record: wait for that.
     assert lost.wait(20), "the scheduler never took the record of the first job's end"

@@ -143,7 +143,8 @@ def _trigger(api: Function, **extra: Any) -> tuple[int, dict[str, Any]]:
     )
 
 
-def _jobs(status: str = "SUBMITTED") -> list[dict[str, Any]]:
+def _jobs(status: str = "RUNNABLE") -> list[dict[str, Any]]:
+    """The default queue's jobs (SubmitJob admits a job that waits for nothing at once)."""
     return services().jobs.list({"jobQueue": "default", "jobStatus": status})["jobSummaryList"]
 
 

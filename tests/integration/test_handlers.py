@@ -73,7 +73,7 @@ def test_submit_event_replayed_with_same_invocation_id_gives_one_job(
     again = functions["ApiFunction"].invoke(load_event("api/submitjob.json"))
     assert first["statusCode"] == again["statusCode"] == 200
     assert json.loads(first["body"])["jobId"] == json.loads(again["body"])["jobId"]
-    listed = services().jobs.list({"jobQueue": "default", "jobStatus": "SUBMITTED"})
+    listed = services().jobs.list({"jobQueue": "default", "jobStatus": "RUNNABLE"})  # admitted at once
     assert len(listed["jobSummaryList"]) == 1
 
 

@@ -193,6 +193,8 @@ def _submit(
         for step in (rules.RUNNABLE, rules.STARTING, rules.RUNNING):
             if item.doc["status"] == status:
                 break
+            if item.doc["status"] == step:  # SubmitJob admitted it (RUNNABLE) already
+                continue
             rules.move(item.doc, step)
             if step == rules.STARTING:
                 item.extra["ce"] = ce

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -23,6 +24,7 @@ from .arrays import Arrays
 from .dependencies import Dependencies
 from .resources import Resources, _page_size
 
+log = logging.getLogger(__name__)
 MAX_DESCRIBE = 100
 LIST_STATUSES = rules.STATUSES
 SNAPSHOT_SIZE = 100
@@ -103,7 +105,19 @@ class Jobs:
             if earlier is None:
                 raise
             return earlier
+        if size is None and not deps:
+            self._admit_now(job_id)
         return answer
+
+    def _admit_now(self, job_id: str) -> None:
+        """SUBMITTED -> RUNNABLE at once for a job that waits for nothing, rather than when
+        the scheduler reads its stream record: behind a large array's records that took
+        a minute, for a job of another queue. The stream's admission then finds it done
+        (admit is conditional on SUBMITTED); if this one fails, that one still comes."""
+        try:
+            self.arrays.dependencies.admit(job_id)
+        except Exception:  # noqa: BLE001 - the job is accepted; the stream admits it
+            log.warning("admitting %s at submit failed; the stream will", job_id, exc_info=True)
 
     def _check_dependencies(self, deps: list[dict[str, str]], size: int | None) -> None:
         ids = [d["jobId"] for d in deps if "jobId" in d]
