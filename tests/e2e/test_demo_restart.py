@@ -87,12 +87,18 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
             started = s.get("RUNNING", 0) + s.get("SUCCEEDED", 0) + s.get("FAILED", 0)
             return started >= 1 and s.get("SUCCEEDED", 0) + s.get("FAILED", 0) < JOBS
         _until(middle, timeout=120, what="the array's children under way")
-        # The emulator saves S3 (the demo's bucket) at most every second, less often on a
-        # loaded machine, and a kill -9 loses what it has not saved (docs/architecture.md):
-        # the kill comes after a save that holds the bucket.
+        # The emulator saves S3 (the bucket, the children's results) at most every second,
+        # less often on a loaded machine, and a kill -9 loses what it has not saved
+        # (docs/architecture.md): the kill comes after a save that holds the bucket and
+        # the result of every child ended so far.
         state = tmp_path / "state" / EMULATOR_STATE
-        _until(lambda: state.exists() and state.stat().st_mtime > set_up, timeout=60,
-               what="the emulator to save the demo's bucket")
+        children = [f"{array}:{i}" for i in range(JOBS)]
+
+        def saved_up_to_now() -> bool:
+            ended = [j.get("stoppedAt", 0) / 1000 for j in _statuses(batch, children).values()]
+            mark = max([set_up, *ended])
+            return state.exists() and state.stat().st_mtime > mark + 0.05
+        _until(saved_up_to_now, timeout=60, what="the emulator to save the bucket and the results so far")
         before = _summary(batch, array)
         assert _statuses(batch, [aggregate])[aggregate]["status"] not in TERMINAL
     finally:
@@ -104,7 +110,6 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
         batch, logs = clients["batch"], clients["logs"]
         _until(lambda: _statuses(batch, [aggregate])[aggregate]["status"] in TERMINAL,
                timeout=300, what="the aggregate to end after the restart")
-        children = [f"{array}:{i}" for i in range(JOBS)]
         jobs = _statuses(batch, [array, aggregate, *children])
         ended = {i: (j["status"], j.get("statusReason"), len(j["attempts"])) for i, j in jobs.items()}
         assert {s for s, _, _ in ended.values()} == {"SUCCEEDED"}, (before, ended)

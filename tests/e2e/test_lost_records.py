@@ -5,6 +5,7 @@ making the reaction it would have caused do nothing while the job ends."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def test_a_dependent_whose_release_was_lost_runs_at_the_tick(
     first = batch.submit_job(jobName=uniq("a"), jobQueue=queue, jobDefinition=held)["jobId"]
     second = batch.submit_job(jobName=uniq("b"), jobQueue=queue, jobDefinition=jd,
                               dependsOn=[{"jobId": first}])["jobId"]
+    # Admitted, and its edge written (just after the PENDING write): it waits for the first.
+    deadline = time.monotonic() + 10
+    while dependencies.edges.get(first, second) is None:
+        assert time.monotonic() < deadline, "the second job's dependency edge was never written"
+        time.sleep(0.01)
     go.touch()
     assert wait_done(batch, first, timeout=20)["status"] == "SUCCEEDED"
     # DescribeJobs shows the end before the scheduler has taken its record: wait for that.
