@@ -40,12 +40,14 @@ KINDS = (
 @dataclass
 class Rule:
     """A targeted fault (for the regression tests of defects the harness found): the
-    ``nth`` call of ``operation`` made by ``function`` fails with ``kind``."""
+    ``nth`` call of ``operation`` made by ``function`` fails with ``kind``, and the
+    ``times - 1`` such calls after it."""
 
     function: str
     operation: str
     kind: str
     nth: int = 1
+    times: int = 1
     seen: int = 0
 
 
@@ -117,7 +119,7 @@ class Injector:
             for rule in self.rules:
                 if rule.function == inv.function and rule.operation == model.name and rule.kind.startswith(phase):
                     rule.seen += 1
-                    if rule.seen == rule.nth:
+                    if rule.nth <= rule.seen < rule.nth + rule.times:
                         self.fired.append(Fired(inv.function, inv.number, inv.calls, model.name, rule.kind, _site()))
                         return rule.kind
             return None

@@ -52,8 +52,18 @@ class Arrays:
 
     def _cancel_range(self, parent: Item, start: int, count: int, terminate: bool) -> int:
         changed = 0
+        counted = False
         for i in range(start, start + count):
             child = self.jobs.get(arrays.child_id(parent.doc["jobId"], i))
+            if child is None:
+                # Never made: the materialize fan-out gave up (its retries ran out) or has
+                # not come this far. Make it (counted once, as its chunk would) and cancel
+                # it, or the counters would wait for it and the parent never end.
+                if not counted:
+                    self._count_chunk(parent.doc, range(start, start + count))
+                    counted = True
+                self._materialize(parent, i)
+                child = self.jobs.get(arrays.child_id(parent.doc["jobId"], i))
             if child is not None and child.doc["status"] not in rules.TERMINAL:
                 self.cancel_one(child, parent.doc.get("statusReason") or "Array parent cancelled", terminate)
                 changed += 1

@@ -1,0 +1,40 @@
+"""Defects the fault harness found, each pinned by the one fault that shows it (the
+harness's world, no random faults, no reordering)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from .harness import Result, run
+from .injector import Injector, Rule
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    logging.disable(logging.CRITICAL)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def _run(workload: list, *rules: Rule) -> Result:
+    injector = Injector(0, rules=list(rules))
+    result = run(0, chaos=False, injector=injector, workload=workload)
+    assert injector.fired, "the fault never fired: the test tests nothing"
+    return result
+
+
+def test_an_array_whose_fan_out_gave_up_ends_failed() -> None:
+    """A chunk failed through all its Step Functions retries after counting its children
+    and creating one: the Failed state terminates the array, whose cascade skipped the
+    children never created, so the counters kept them RUNNABLE and the parent (and what
+    depends on it) stayed PENDING for good."""
+    result = _run([("submit", "arr", {"jobDefinition": "ok", "arrayProperties": {"size": 3}}, "FAILED"),
+                   ("submit", "agg", {"jobDefinition": "ok", "dependsOn": ["arr"]}, "FAILED")],
+                  Rule("ArraysFunction", "PutItem", "before:500", nth=2, times=7))
+    assert result.outcomes == {"arr": "FAILED", "agg": "FAILED"}, result.violations
+    # A child that ran before the cascade reached it may have succeeded.
+    assert [v for v in result.violations if not re.match(r"wrong outcome: arr \S+:\d+ ", v)] == []
