@@ -3,6 +3,8 @@ passes and task events can be staged exactly."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -393,3 +395,94 @@ def test_a_groups_launches_are_metered_to_the_pass_that_made_them(
         wiring.reset()
     assert scopes == {"SchedulerFunction:stream"}  # the launch threads' calls included
     assert {_job(j)["status"] for j in jobs} == {"STARTING"}
+
+
+def _second_environment(functions: dict[str, Function], moto_env: dict[str, Any], queue: str,
+                        environment: str | None = None) -> None:
+    """The job queue ``queue`` (priority 1, as "default") on ``environment``: a new
+    4-vCPU environment with its own container instance, or "ec2" when None."""
+    api = functions["ApiFunction"]
+    if environment is not None:
+        status, _ = api_call(api, "createcomputeenvironment", {
+            "computeEnvironmentName": environment, "type": "MANAGED",
+            "computeResources": {"type": "EC2", "minvCpus": 0, "maxvCpus": 4, "instanceTypes": ["m5"],
+                                 "subnets": [moto_env["subnet"]], "instanceRole": "ecsInstanceRole"},
+        })
+        assert status == 200
+        _, described = api_call(api, "describecomputeenvironments", {"computeEnvironments": [environment]})
+        instance = moto_env["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                                 InstanceType="m5.xlarge")["Instances"][0]
+        moto_env["ecs"].register_container_instance(
+            cluster=described["computeEnvironments"][0]["ecsClusterArn"],
+            instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}),
+        )
+    status, _ = api_call(api, "createjobqueue", {
+        "jobQueueName": queue, "priority": 1,
+        "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": environment or "ec2"}],
+    })
+    assert status == 200
+
+
+def _runnable_on(functions: dict[str, Function], queue: str) -> str:
+    _, submitted = api_call(functions["ApiFunction"], "submitjob",
+                            {"jobName": "other", "jobQueue": queue, "jobDefinition": "hello"})
+    services().scheduler.promote(submitted["jobId"])
+    return submitted["jobId"]
+
+
+def _launch_order(monkeypatch: pytest.MonkeyPatch, first: Callable[[], object] | None = None) -> list[str]:
+    """The job of each launch from now on, in order; ``first`` runs at the first launch."""
+    launcher = services().scheduler.launcher
+    real_launch, order, lock = launcher.launch, [], threading.Lock()
+
+    def launch(request: Any) -> str:
+        with lock:  # a group's launches run in threads
+            if not order and first is not None:
+                first()
+            order.append(request.job["jobId"])
+        return real_launch(request)
+
+    monkeypatch.setattr(launcher, "launch", launch)
+    return order
+
+
+def test_a_job_another_queue_gets_during_a_pass_waits_one_round_not_the_whole_pass(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17 item 5: behind a large array, a job of another queue waited until the
+    pass had launched every child it placed (500 of them), then for the next pass."""
+    _second_environment(functions, moto_env, "side", "side-ce")
+    monkeypatch.setattr(scheduling, "ROUND_DISPATCHES", 2)
+    jobs = _runnable(functions, 4)
+    other: list[str] = []
+    order = _launch_order(monkeypatch, first=lambda: other.append(_runnable_on(functions, "side")))
+    assert services().scheduler.schedule() == 5
+    # Round 1 launches two jobs of "default" (in parallel: one group); round 2 sees the
+    # new job and takes turns.
+    assert set(order[:2]) == set(jobs[:2]) and order[2:] == [jobs[2], other[0], jobs[3]]
+    assert {_job(j)["status"] for j in [*jobs, *other]} == {"STARTING"}
+
+
+def test_a_pass_goes_on_past_the_window_of_jobs_it_lists(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A queue with more RUNNABLE jobs than one listing holds: the rest used to wait for
+    the next record that wakes the scheduler, or for the tick a minute later."""
+    monkeypatch.setattr(scheduling, "RUNNABLE_WINDOW", 2)
+    jobs = _runnable(functions, 4)
+    assert services().scheduler.schedule() == 4
+    assert {_job(j)["status"] for j in jobs} == {"STARTING"}
+
+
+def test_queues_sharing_an_environment_take_turns_within_a_round(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _second_environment(functions, moto_env, "zz-queue")
+    monkeypatch.setattr(scheduling, "ROUND_DISPATCHES", 2)
+    jobs = _runnable(functions, 3)
+    other = _runnable_on(functions, "zz-queue")
+    order = _launch_order(monkeypatch)
+    assert services().scheduler.schedule() == 4
+    assert set(order[:2]) == {jobs[0], other} and set(order[2:]) == set(jobs[1:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,14 @@ from .resources import Resources
 from .tasks import TASK_LOST, on_task_state_change
 
 log = logging.getLogger(__name__)
-RUNNABLE_WINDOW = 500  # jobs per queue considered in one pass
+RUNNABLE_WINDOW = 500  # jobs per queue considered in one round
+# A pass is rounds of at most ROUND_DISPATCHES dispatches, taken in turn from each queue,
+# that read the queues again after each round: a job that became RUNNABLE meanwhile (on
+# another queue, behind a large array) waits one round, not until hundreds have launched.
+# Rounds go on while they find more to dispatch, for at most PASS_SECONDS; after that
+# the next record or tick goes on (the Lambda's timeout is 120 s).
+ROUND_DISPATCHES = 100
+PASS_SECONDS = 20.0
 PREEMPTION_TAG = "batchplane:preemption"  # "enabled" on a job queue opts it in
 # A job whose task found no room waits this long before it is placed again; the tick
 # (every minute) or any later pass picks it up then.
@@ -72,11 +80,24 @@ class Scheduler:
         self.dependencies.admit(job_id)
 
     def schedule(self, *, sweep: bool = False) -> int:
-        """One scheduling pass over every queue; returns how many attempts were dispatched.
-        ``sweep`` is the periodic tick's extra work: see ``sweep``."""
-        queue_docs = self.resources.all_job_queues()
+        """One scheduling pass over every queue: rounds (see ROUND_DISPATCHES) until one
+        finds no more to dispatch; returns how many attempts were dispatched. ``sweep`` is
+        the periodic tick's extra work: see ``sweep``."""
         if sweep:
-            self.sweep(queue_docs)
+            self.sweep(self.resources.all_job_queues())
+        dispatched = 0
+        deadline = time.monotonic() + PASS_SECONDS
+        while True:
+            count, more = self._round()
+            dispatched += count
+            if not (more and count) or time.monotonic() >= deadline:
+                return dispatched
+
+    def _round(self) -> tuple[int, bool]:
+        """Plan every queue and dispatch up to ROUND_DISPATCHES of the placements, in
+        turn from each queue. Returns how many were dispatched, and whether another round
+        may find more (placements left over, or a queue listed to its window)."""
+        queue_docs = self.resources.all_job_queues()
         ce_docs = {i.doc["computeEnvironmentArn"]: i.doc for i in self.resources.environments.all()}
         queues: list[scheduling.Queue] = []
         listed: dict[str, list[Item]] = {}
@@ -121,8 +142,9 @@ class Scheduler:
                 waiting[preemptor.job_id] = current is not None and current.doc["status"] == rules.RUNNABLE
             if waiting[preemptor.job_id]:
                 self._preempt(victim, preemptor)
+        placements = _in_turn(result.placements)
         dispatched = 0
-        for group, ce_arn in _groups(result.placements, items_by_id):
+        for group, ce_arn in _groups(placements[:ROUND_DISPATCHES], items_by_id):
             dispatched += self._dispatch_group(group, ce_docs[ce_arn])
         for job_id, reason in result.reasons.items():
             item = items_by_id[job_id]
@@ -131,7 +153,8 @@ class Scheduler:
                 self.jobs.save(item)
             except ConflictError:
                 pass  # it moved on; the reason no longer matters
-        return dispatched
+        more = len(placements) > ROUND_DISPATCHES or any(len(i) >= RUNNABLE_WINDOW for i in listed.values())
+        return dispatched, more
 
     def _environment(self, doc: dict[str, Any], usage: dict[str, int]) -> scheduling.Environment:
         ceiling = compute.max_vcpus(doc)
@@ -467,6 +490,17 @@ def _to_starting(item: Item, ce: dict[str, Any]) -> None:
     item.extra["run"] = int(item.extra.get("run") or 0) + 1
     for unsure in ("launchErrors", "launchErrorAt"):  # a previous run's unanswered launches
         item.extra.pop(unsure, None)
+
+
+def _in_turn(placements: list[tuple[scheduling.Candidate, str]]) -> list[tuple[scheduling.Candidate, str]]:
+    """The placements taken one from each queue in turn, each queue's in its order. The
+    plan has already given capacity by priority (everything placed fits), so the order
+    only says which go first when a round dispatches some of them."""
+    by_queue: dict[str, list[tuple[scheduling.Candidate, str]]] = {}
+    for placement in placements:
+        by_queue.setdefault(placement[0].queue, []).append(placement)
+    turns = itertools.zip_longest(*by_queue.values())
+    return [p for turn in turns for p in turn if p is not None]
 
 
 def _groups(placements: list[tuple[scheduling.Candidate, str]],
