@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +26,16 @@ def _run(workload: list, *rules: Rule) -> Result:
     result = run(0, chaos=False, injector=injector, workload=workload)
     assert injector.fired, "the fault never fired: the test tests nothing"
     return result
+
+
+def test_an_array_whose_fan_out_start_was_lost_still_runs() -> None:
+    """StartExecution of the fan-out failed (before it was sent) after the parent was
+    marked as fanning out: the stream's redelivery finds the mark and starts nothing, so
+    nothing ever would. The tick's sweep of long-PENDING jobs starts it again."""
+    result = _run([("submit", "arr", {"jobDefinition": "ok", "arrayProperties": {"size": 3}}, "SUCCEEDED")],
+                  Rule("SchedulerFunction", "StartExecution", "before:500"))
+    assert result.outcomes == {"arr": "SUCCEEDED"}, result.violations
+    assert not result.violations
 
 
 def test_an_array_whose_fan_out_gave_up_ends_failed() -> None:

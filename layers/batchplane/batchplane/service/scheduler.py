@@ -250,7 +250,12 @@ class Scheduler:
             fanout = str(item.extra.get("fanout") or "")
             if fanout.endswith(":done") and self.arrays is not None:
                 self.arrays.settle(job_id)
-            elif not fanout and not int(item.extra.get("waiting", 0)):
+            elif fanout:
+                # Its StartExecution may have failed after the mark was saved: nothing
+                # else starts it again (the same name and input make this a no-op for a
+                # running execution).
+                self._restart_fanout(item)
+            elif not int(item.extra.get("waiting", 0)):
                 self.dependencies.ready(job_id)
             return
         deps = (doc.get("dependsOn") or []) if "index" in props else arrays.parent_dependencies(doc)
