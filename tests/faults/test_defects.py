@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +34,26 @@ def test_an_array_whose_fan_out_start_was_lost_still_runs() -> None:
     result = _run([("submit", "arr", {"jobDefinition": "ok", "arrayProperties": {"size": 3}}, "SUCCEEDED")],
                   Rule("SchedulerFunction", "StartExecution", "before:500"))
     assert result.outcomes == {"arr": "SUCCEEDED"}, result.violations
+    assert not result.violations
+
+
+def test_a_timeout_whose_stop_task_was_lost_is_stopped_at_the_next_tick() -> None:
+    """The tick marked the timed-out attempt as stopping, then StopTask failed: the next
+    ticks saw the mark and never asked again, and the job ran for good."""
+    result = _run([("submit", "t", {"jobDefinition": "sleep", "timeout": {"attemptDurationSeconds": 60}}, "FAILED")],
+                  Rule("SchedulerFunction", "StopTask", "before:throttle"))
+    assert result.outcomes == {"t": "FAILED"}, result.violations
+    assert not result.violations
+
+
+def test_a_terminate_whose_stop_task_was_lost_still_stops_the_task() -> None:
+    """TerminateJob marked the job terminated, then StopTask failed; the client's retry
+    finds it marked and stops nothing."""
+    result = _run([("submit", "long", {"jobDefinition": "sleep"}, "FAILED"),
+                   ("wait-running", "long", {}, None),
+                   ("terminate", "long", {}, None)],
+                  Rule("ApiFunction", "StopTask", "before:timeout"))
+    assert result.outcomes == {"long": "FAILED"}, result.violations
     assert not result.violations
 
 

@@ -226,6 +226,7 @@ class Scheduler:
                 for item in self.jobs.queued(name, status, 1000):
                     self._relaunch_unrecorded(item, now)  # first: a timeout needs its task
                     self._enforce_timeout(item, now)
+                    self._stop_again(item)
                     if item.doc["container"].get("taskArn") and _waited_ms(item, now) >= RECONCILE_AFTER_MS:
                         aged.append(item)
             if q.get("jobStateTimeLimitActions"):
@@ -318,6 +319,20 @@ class Scheduler:
             log.warning("task %s of %s is unknown to ECS: the attempt is lost", arn, item.doc["jobId"])
             self.attempts.task_stopped(item.doc["jobId"], item.extra["run"], task_arn=arn, exit_code=None,
                                        reason=None, status_reason=TASK_LOST, retryable=True)
+
+    def _stop_again(self, item: Item) -> None:
+        """StopTask again for an attempt someone decided to stop (TerminateJob, a timeout,
+        preemption, a Spot warning) whose task still runs: the StopTask after the mark
+        may have failed, and the mark makes every later decision skip it. Stopping a
+        stopping task changes nothing."""
+        task = item.doc["container"].get("taskArn")
+        stopping = item.extra.get("stopping") or {}
+        if not task or not (stopping or item.doc.get("isTerminated")):
+            return
+        try:
+            self.launcher.stop(task, stopping.get("reason") or item.doc.get("statusReason") or "Terminated")
+        except Exception:  # noqa: BLE001 - the next tick asks again; the rest of the sweep goes on
+            log.warning("stopping %s of %s again failed", task, item.doc["jobId"], exc_info=True)
 
     def _enforce_timeout(self, item: Item, now: int) -> None:
         seconds = (item.doc.get("timeout") or {}).get("attemptDurationSeconds")
