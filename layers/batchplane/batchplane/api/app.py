@@ -171,6 +171,42 @@ def batch_error(e: BatchError) -> Response:
     return _error(e)
 
 
+@app.exception_handler(UnicodeEncodeError)
+def unencodable(e: UnicodeEncodeError) -> Response:
+    """JSON may escape half of a UTF-16 surrogate pair ("\\ud800"), which no UTF-8 text
+    holds: a name or id with one cannot even be looked up in the embedded store. The
+    checks of the fields that must be text name the field first; this is for the rest."""
+    where = _surrogate_path(_body_or_none())
+    return _error(ClientException(
+        f"{where or 'The request'} holds an unpaired UTF-16 surrogate (an escape in \\ud800-\\udfff "
+        "without its pair): Batch strings must be valid Unicode text."))
+
+
+def _body_or_none() -> Any:
+    try:
+        return json.loads(app.current_event.body or "{}")
+    except (ValueError, RecursionError):
+        return None
+
+
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where in ``value`` the first string that cannot be UTF-8 is (``a.b[2]``)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path or "the body"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        if isinstance(key, str) and _surrogate_path(key) is not None:
+            return f"a key in {path or 'the body'}"
+        found = _surrogate_path(inner, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key)
+        if found:
+            return found
+    return None
+
+
 @app.exception_handler(Exception)
 def server_error(e: Exception) -> Response:
     logger.exception("unhandled error")

@@ -1,0 +1,199 @@
+"""Requests generated from botocore's model of the Batch API, from a seed.
+
+For every operation of the model, bodies built from its input shape in several modes:
+
+- ``valid``: the right JSON type for every member, within the model's bounds (min/max
+  length and value, enums), names of resources the stack has, so that requests reach
+  deep into validation;
+- ``bounds``: each string, list and number at its bounds and one past them, huge
+  strings (64 KiB and 1 MiB), numbers past 64 bits, floats where integers go;
+- ``types``: one member (or all) of the wrong JSON type;
+- ``unicode``: lone surrogates (as JSON escapes), NUL, right-to-left marks, emoji,
+  combining characters, overlong names;
+- ``nesting``: structures and lists nested hundreds deep, maps with many keys, unknown
+  members.
+
+Plus raw HTTP (``raw_requests``): bodies that are not JSON or not an object, wrong
+methods, unknown and odd paths, bad headers, bodies of 1 MiB and more.
+
+Each request is (method, path, headers, body, label).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import botocore.session
+
+MODEL = botocore.session.get_session().get_service_model("batch")
+Request = tuple[str, str, dict[str, str], bytes, str]
+
+# Names the stack has (the test creates them), and look-alikes.
+NAMES = ["fz-ce", "fz-q", "fz-def", "fz-def:1", "fz-policy"]
+ODD_STRINGS = [
+    "", " ", "x", "*", "Ref::x", "a:b:c", "name:notanumber", "../..", "%00", "%2F", "\\", "'", '"',
+    "\u0000", "\ud800", "\udfff", "\u202e", "\ufeff", "e\u0301", "💥", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\n\r\t", "null", "true",
+    "arn:aws:batch:us-east-1:123456789012:job-queue/", "arn:aws:batch:us-east-1:123456789012:job/x",
+    "arn:aws:batch:us-east-1:123456789012:job-definition/fz-def:1", "arn:aws:iam::123456789012:role/x",
+    "ENABLED", "DISABLED", "RUNNABLE", "VCPU", "MEMORY", "GPU", "0.25", "-1", "1e309", "NaN",
+]
+HUGE = ["a" * 1025, "é" * 40_000, "x" * 65_536, "y" * (1 << 20)]
+INTS = [0, 1, -1, 2**31 - 1, 2**31, 2**53 + 1, 2**63, 2**64, -(2**64), 10**40]
+MODES = ("valid", "bounds", "types", "unicode", "nesting")
+
+
+class Generator:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    # -- values ---------------------------------------------------------------------
+
+    def value(self, shape: Any, mode: str, depth: int = 0) -> Any:
+        kind = shape.type_name
+        rng = self.rng
+        if mode == "types" and rng.random() < 0.25:
+            return self.wrong_type(kind)
+        if kind == "structure":
+            members = list(shape.members.items())
+            if depth > 6:
+                return {}
+            required = set(shape.required_members)
+            chosen = [(n, m) for n, m in members if n in required or rng.random() < 0.6]
+            out = {n: self.value(m, mode, depth + 1) for n, m in chosen}
+            if mode == "nesting" and rng.random() < 0.3:
+                out[rng.choice(["unknownMember", "__proto__", "jobName ", ""])] = self.deep(rng.randint(50, 400))
+            return out
+        if kind == "list":
+            n = self.length(shape, mode, cap=4)
+            if mode == "nesting" and depth <= 1 and rng.random() < 0.2:
+                n = rng.choice([100, 1000])  # long lists, of members kept short below
+                return [self.value(shape.member, "valid", 6) for _ in range(n)]
+            return [self.value(shape.member, mode, depth + 1) for _ in range(min(n, 1000))]
+        if kind == "map":
+            n = rng.choice([0, 1, 2, 60]) if mode == "nesting" else rng.choice([0, 1, 2])
+            return {self.string(shape.key, mode) or f"k{i}": self.value(shape.value, mode, depth + 1) for i in range(n)}
+        if kind == "string":
+            return self.string(shape, mode)
+        if kind in ("integer", "long"):
+            return self.number(shape, mode)
+        if kind in ("float", "double"):
+            if mode == "valid":
+                return rng.choice([0.25, 1.0, 2.0])
+            return rng.choice([0.0, 0.25, -1.5, 1e-9, 1e300, 999.99995])
+        if kind == "boolean":
+            return rng.choice([True, False]) if mode != "bounds" else rng.choice([True, False, 0, 1, "true"])
+        if kind == "timestamp":
+            return rng.choice([0, 1_700_000_000, -1, "2024-01-01T00:00:00Z", 10**15])
+        if kind == "blob":
+            return rng.choice(["", "AAAA", "not base64!"])
+        return rng.choice(ODD_STRINGS)
+
+    def length(self, shape: Any, mode: str, cap: int) -> int:
+        meta = shape.metadata
+        lo, hi = meta.get("min", 0), meta.get("max", cap)
+        if mode == "bounds":
+            return max(0, self.rng.choice([lo - 1, lo, min(hi, 10_000), min(hi + 1, 10_001)]))
+        return self.rng.randint(lo, max(lo, min(hi, cap)))
+
+    def string(self, shape: Any, mode: str) -> str:
+        rng = self.rng
+        enum = list(shape.enum or [])
+        if mode == "valid":
+            if enum:
+                return rng.choice(enum)
+            pool = NAMES + ["fz-" + str(rng.randint(0, 99)), "echo", "hello world", "1", "512"]
+            return rng.choice(pool)
+        if mode == "bounds":
+            meta = shape.metadata
+            choices = HUGE[:3] + [HUGE[3]] * (rng.random() < 0.05)
+            if "max" in meta:
+                choices += ["m" * meta["max"], "m" * (meta["max"] + 1)]
+            if "min" in meta:
+                choices += ["n" * max(0, meta["min"] - 1)]
+            return rng.choice(choices)
+        if mode == "unicode":
+            return "".join(rng.choice(ODD_STRINGS[9:22]) for _ in range(rng.randint(1, 8)))
+        return rng.choice(ODD_STRINGS + enum)
+
+    def number(self, shape: Any, mode: str) -> Any:
+        meta = shape.metadata
+        rng = self.rng
+        if mode == "valid":
+            lo, hi = meta.get("min", 0), meta.get("max", 16)
+            return rng.randint(lo, max(lo, min(hi, lo + 16)))
+        if mode == "bounds":
+            edges = [meta[k] + d for k in ("min", "max") if k in meta for d in (-1, 0, 1)]
+            return rng.choice(edges + INTS + [1.5, -0.0, 1e308])
+        return rng.choice(INTS)
+
+    def wrong_type(self, kind: str) -> Any:
+        options: list[Any] = [None, True, 0, -1.5, "s", [], [None], {}, {"a": {"b": []}}]
+        wrong = {"structure": (dict,), "list": (list,), "map": (dict,), "string": (str,),
+                 "integer": (int,), "long": (int,), "boolean": (bool,)}.get(kind, ())
+        return self.rng.choice([o for o in options if not isinstance(o, wrong) or o is None])
+
+    def deep(self, depth: int) -> Any:
+        value: Any = self.rng.choice([1, "x", None])
+        for _ in range(depth):
+            value = [value] if self.rng.random() < 0.5 else {"a": value}
+        return value
+
+    # -- requests ---------------------------------------------------------------------
+
+    def operation_requests(self, per_operation: int) -> Iterator[Request]:
+        for name in MODEL.operation_names:
+            op = MODEL.operation_model(name)
+            method, uri = op.http["method"], op.http["requestUri"].split("?")[0]
+            for i in range(per_operation):
+                mode = MODES[i % len(MODES)]
+                path = uri
+                if "{resourceArn}" in uri:
+                    arn = self.rng.choice(["garbage", "arn:aws:batch:::", self.rng.choice(ODD_STRINGS),
+                                           "arn:aws:batch:us-east-1:123456789012:job-queue/fz-q"])
+                    path = uri.replace("{resourceArn}", quote(arn, safe="", errors="surrogatepass") or "x")
+                body = self.value(op.input_shape, mode) if op.input_shape is not None else {}
+                if isinstance(body, dict) and op.input_shape is not None:
+                    for member, shape in op.input_shape.members.items():  # where the URI takes it
+                        if shape.serialization.get("location") in ("uri", "querystring"):
+                            body.pop(member, None)
+                yield method, path, {}, _dump(body), f"{name}/{mode}"
+
+    def raw_requests(self) -> Iterator[Request]:
+        paths = ["/v1/" + MODEL.operation_model(n).http["requestUri"].split("/")[-1] for n in MODEL.operation_names]
+        paths = [p for p in paths if "{" not in p]
+        bodies = [b"", b"{", b"[]", b"null", b'"s"', b"-1e999", b"NaN", b"\x00\x01\x02", b"\xff" * 64,
+                  b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"": ""}',
+                  b'{"jobName": "a", "jobName": "b"}', b'{"jobName": "\\ud800"}', b"\xef\xbb\xbf{}",
+                  b'{"x": 1e400}', b"{}" + b" " * 100_000, b"{}garbage"]
+        for path in paths:
+            for body in bodies:
+                yield "POST", path, {}, body, "raw/body"
+        big = [b'{"jobName": "' + b"a" * (1 << 20) + b'"}', b"{" + b'"k": 1,' * 200_000 + b'"k": 1}',
+               b'{"jobName": "' + b"\\u00e9" * 300_000 + b'"}', b"[" + b"1," * 700_000 + b"1]"]
+        for path in ("/v1/submitjob", "/v1/registerjobdefinition", "/v1/createcomputeenvironment", "/v1/describejobs"):
+            for body in big:
+                yield "POST", path, {}, body, "raw/big"
+        for method in ("GET", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+            for path in ("/v1/submitjob", "/v1/describejobs", "/v1/tags/x"):
+                yield method, path, {}, b"{}", "raw/method"
+        odd_paths = ["/", "/v1", "/v1/", "/v2/submitjob", "/v1/SUBMITJOB", "/v1/submitjob/", "/v1/submitjob?x=1",
+                     "/v1/unknownoperation", "/v1/tags", "/v1/tags/", "/v1/" + "a" * 5000, "/v1/%00", "/v1/..%2f..",
+                     "/v1//submitjob", "/v1/submitjob;x", "/v1/tags/" + quote("arn:aws:batch:" + "x" * 3000, safe="")]
+        for path in odd_paths:
+            yield "POST", path, {}, b"{}", "raw/path"
+        header_cases = [{"Content-Type": "text/plain"}, {"Content-Type": ""}, {"Content-Encoding": "gzip"},
+                        {"X-Amz-Target": "AWSBatch.SubmitJob"}, {"Authorization": "AWS4-HMAC-SHA256 garbage"},
+                        {"Authorization": "AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/batch/aws4_request"},
+                        {"amz-sdk-invocation-id": "x" * 10_000}, {"Accept": "application/xml"}]
+        for headers in header_cases:
+            for path in ("/v1/submitjob", "/v1/describejobs"):
+                yield "POST", path, headers, b'{"jobs": []}', "raw/headers"
+
+
+def _dump(body: Any) -> bytes:
+    # Lone surrogates go as JSON escapes (they cannot be UTF-8); huge ints as written.
+    return json.dumps(body, ensure_ascii=True).encode()

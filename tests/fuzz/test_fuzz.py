@@ -1,0 +1,203 @@
+"""Fuzzing the local stack's front port from botocore's model of the Batch API (every
+operation: types, bounds, nesting, unicode, huge strings) and with raw HTTP (bad JSON,
+wrong methods, unknown paths, bad headers, 1 MiB+ bodies), on a fixed seed.
+
+Every answer is below 500, every 4xx carries an error type and a message, no request
+hangs (each must be answered within HANG_SECONDS), and the stack still runs a job
+afterwards. ``python -m bench.fuzz --seed S --per-operation N`` runs longer.
+(tests/e2e/test_errors.py's sweep sends fixed garbage to every operation; this one
+generates from the model's shapes and bounds.)"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from batchplane.local.stack import LocalStack
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from ..e2e.support import ACCESS_KEY, HELLO, REGION, SECRET_KEY, ec2_resources, make_client, uniq
+from .generate import NAMES, Generator, Request
+
+pytestmark = pytest.mark.e2e
+SEED = 20261203
+PER_OPERATION = int(os.environ.get("FUZZ_PER_OPERATION", "60"))
+HANG_SECONDS = 20.0
+
+
+@dataclass
+class Outcome:
+    request: Request
+    status: int | None  # None: no answer within HANG_SECONDS (or the connection broke)
+    headers: dict[str, str]
+    body: bytes
+    error: str = ""
+
+
+_SIGNER = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "batch", REGION)
+
+
+def signed(endpoint: str, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+    """The headers with a SigV4 signature for ``batch`` by the stack's key, as boto3 signs
+    (a request that brings its own Authorization keeps it)."""
+    headers = {"Content-Type": "application/json", **headers}
+    if "Authorization" in headers:
+        return headers
+    request = AWSRequest(method=method, url=endpoint + path, data=body, headers=headers)
+    try:
+        _SIGNER.add_auth(request)
+    except (ValueError, UnicodeError):  # a path botocore cannot canonicalize: sent unsigned
+        return headers
+    return dict(request.headers.items())
+
+
+def send(endpoint: str, request: Request) -> Outcome:
+    method, path, headers, body, _ = request
+    parts = urlsplit(endpoint)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HANG_SECONDS)
+    try:
+        conn.request(method, path, body=body, headers=signed(endpoint, method, path, headers, body))
+        resp = conn.getresponse()
+        return Outcome(request, resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    except TimeoutError as e:
+        return Outcome(request, None, {}, b"", f"hang: {e}")
+    except (ConnectionError, http.client.HTTPException) as e:
+        # The server may close a connection on a request it refuses before reading it all
+        # (an over-long body); that is an answer only if a status line came first.
+        return Outcome(request, -1, {}, b"", f"{type(e).__name__}: {e}")
+    finally:
+        conn.close()
+
+
+def problem(o: Outcome) -> str | None:
+    method, path, _, body, label = o.request
+    where = f"{label} {method} {path[:80]} {body[:100]!r}"
+    if o.status is None:
+        return f"hang: {where}"
+    if o.status == -1:
+        return None if len(body) >= (1 << 20) else f"connection broke ({o.error}): {where}"
+    if o.status >= 500:
+        return f"{o.status}: {where} -> {o.body[:300]!r}"
+    if o.status >= 400 and method != "HEAD":
+        try:
+            answer = json.loads(o.body)
+        except ValueError:
+            return f"{o.status} without a JSON body: {where} -> {o.body[:200]!r}"
+        message = answer.get("message") or answer.get("Message") if isinstance(answer, dict) else None
+        kind = o.headers.get("x-amzn-errortype") or (answer.get("__type") if isinstance(answer, dict) else None)
+        if not kind or not message:
+            return f"{o.status} without an error type and message: {where} -> {o.body[:200]!r}"
+    return None
+
+
+def fuzz(endpoint: str, seed: int, per_operation: int, workers: int = 8) -> tuple[int, list[str], dict[int, int]]:
+    """Send the generated requests; returns (how many, problems, count by status)."""
+    gen = Generator(seed)
+    requests: list[Request] = [*gen.operation_requests(per_operation), *gen.raw_requests()]
+    problems: list[str] = []
+    statuses: dict[int, int] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for o in pool.map(lambda r: send(endpoint, r), requests):
+            statuses[o.status or 0] = statuses.get(o.status or 0, 0) + 1
+            p = problem(o)
+            if p:
+                problems.append(p)
+    return len(requests), problems, statuses
+
+
+def prepare(batch: Any) -> None:
+    """The names the generator uses for resources that exist: a held environment (it
+    stays DISABLED, so that fuzzed jobs never run), a queue, a definition."""
+    batch.create_compute_environment(computeEnvironmentName=NAMES[0], type="MANAGED", state="DISABLED",
+                                     computeResources=ec2_resources(maxvCpus=1))
+    batch.create_job_queue(jobQueueName=NAMES[1], priority=1, state="ENABLED",
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": NAMES[0]}])
+    batch.register_job_definition(jobDefinitionName=NAMES[2], type="container",
+                                  containerProperties={"image": "busybox", "command": ["true"],
+                                                       "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                                                {"type": "MEMORY", "value": "64"}]})
+
+
+def still_runs_a_job(batch: Any, timeout: float = 90.0) -> str:
+    """A fresh environment, queue and definition, and one job to SUCCEEDED."""
+    ce, q, jd = uniq("after-ce"), uniq("after-q"), uniq("after-def")
+    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED", computeResources=ec2_resources())
+    batch.create_job_queue(jobQueueName=q, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.register_job_definition(jobDefinitionName=jd, type="container",
+                                  containerProperties={"image": "busybox", "command": HELLO,
+                                                       "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                                                {"type": "MEMORY", "value": "64"}]})
+    job = batch.submit_job(jobName="after-fuzz", jobQueue=q, jobDefinition=jd)["jobId"]
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        status = batch.describe_jobs(jobs=[job])["jobs"][0]["status"]
+        if status in ("SUCCEEDED", "FAILED"):
+            return status
+        time.sleep(0.2)
+    return status
+
+
+def local_stack() -> LocalStack:
+    """A stack that knows the key the fuzzer signs with."""
+    try:
+        return LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY})
+    except TypeError:  # a stack that takes any credentials
+        return LocalStack(port=0)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with local_stack() as s:
+        yield s
+
+
+def test_fuzzed_requests_get_4xx_never_5xx_or_a_hang_and_the_stack_still_runs_jobs(stack: LocalStack) -> None:
+    batch = make_client("batch", stack.endpoint)
+    prepare(batch)
+    started = time.monotonic()
+    sent, problems, statuses = fuzz(stack.endpoint, SEED, PER_OPERATION)
+    print(f"fuzz: {sent} requests in {time.monotonic() - started:.0f}s, statuses {dict(sorted(statuses.items()))}, "
+          f"{len(problems)} problems")
+    assert sent >= 2500
+    assert not problems, f"{len(problems)} of {sent} requests went wrong:\n" + "\n".join(problems[:40])
+    assert statuses.get(0, 0) == 0  # no hangs
+    started = time.monotonic()
+    assert still_runs_a_job(batch) == "SUCCEEDED"
+    print(f"a job afterwards: SUCCEEDED in {time.monotonic() - started:.1f}s")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/describejobs", {"jobs": ["\ud800"]}),
+    ("/v1/describejobqueues", {"jobQueues": ["q\udfff"]}),
+    ("/v1/canceljob", {"jobId": "\ud835", "reason": "x"}),
+    ("/v1/updatecomputeenvironment", {"computeEnvironment": "\ud800\ud800", "state": "ENABLED"}),
+    ("/v1/submitjob", {"jobName": "a", "jobQueue": "fz-q\ud800", "jobDefinition": "fz-def"}),
+], ids=["describejobs", "describejobqueues", "canceljob", "updatecomputeenvironment", "submitjob"])
+def test_an_unpaired_surrogate_is_a_client_exception(stack: LocalStack, path: str, body: dict[str, Any]) -> None:
+    """JSON can escape half of a UTF-16 pair (\\ud800), which no UTF-8 text holds: the
+    embedded store could not encode such a name and answered 500 (found by the fuzzer)."""
+    o = send(stack.endpoint, ("POST", path, {}, json.dumps(body).encode(), "surrogate"))
+    assert o.status == 400, (o.status, o.body[:300])
+    answer = json.loads(o.body)
+    assert answer["__type"] == "ClientException"
+    field = next(k for k, v in body.items() if _unencodable(v))
+    assert "surrogate" in answer["message"] and field in answer["message"], answer
+
+
+def _unencodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
