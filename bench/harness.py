@@ -283,5 +283,5 @@ def client(service: str, endpoint: str, config: Config = NO_RETRY) -> Any:
     """The unmodified boto3 client, pointed at ``endpoint``."""
     return boto3.session.Session().client(
         service, endpoint_url=endpoint, region_name=REGION,
-        aws_access_key_id="bench", aws_secret_access_key="bench", config=config,
+        aws_access_key_id="local", aws_secret_access_key="local", config=config,  # the default key
     )

@@ -12,7 +12,10 @@ import pytest
 from batchplane.local.stack import LocalStack
 
 from .support import (
+    ACCESS_KEY,
+    CALLERS,
     HELLO,
+    SECRET_KEY,
     Env,
     Raw,
     ec2_resources,
@@ -31,7 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="package")
 def stack() -> Iterable[LocalStack]:
-    with LocalStack(port=0) as s:
+    # Signatures are verified: only the keys the tests' clients sign with are known.
+    with LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}) as s:
         yield s
 
 
@@ -124,10 +128,11 @@ def env(batch: Any) -> Env:
 @pytest.fixture(scope="package")
 def raw(endpoint: str) -> Callable[..., Raw]:
     def post(
-        path: str, body: Any = None, *, method: str = "POST", headers: dict[str, str] | None = None
+        path: str, body: Any = None, *, method: str = "POST", headers: dict[str, str] | None = None,
+        **how: Any,
     ) -> Raw:
         if body is not None and not isinstance(body, bytes | str):
             body = json.dumps(body)
-        return raw_request(endpoint, method, path, body, headers)
+        return raw_request(endpoint, method, path, body, headers, **how)
 
     return post

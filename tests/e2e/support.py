@@ -20,11 +20,17 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 REGION = "us-east-1"
 ACCESS_KEY = "e2e-access-key"
 SECRET_KEY = "e2e-secret-key"
+# Other callers the e2e stack knows (it verifies every Batch API signature), and the
+# stack's default key, which clients of this process's environment sign with.
+CALLERS = {"AKIDALICE": "alice-secret", "AKIDBOB": "bob-secret", "local": "local"}
 TERMINAL = ("SUCCEEDED", "FAILED")
 ORDER = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 # No retries: a 5xx must surface in the test that caused it, not be papered over.
@@ -175,21 +181,39 @@ class Raw:
         return self.headers.get("x-amzn-errortype")
 
 
+def credentials_file(directory: Path) -> Path:
+    """An AWS shared credentials file of the tests' keys, for ``local up --credentials``."""
+    path = directory / "credentials"
+    keys = {ACCESS_KEY: SECRET_KEY, **CALLERS}
+    path.write_text("".join(f"[p{i}]\naws_access_key_id = {k}\naws_secret_access_key = {v}\n"
+                            for i, (k, v) in enumerate(keys.items())))
+    return path
+
+
 def raw_request(
     endpoint: str,
     method: str,
     path: str,
     body: bytes | str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    signed: bool = True,
+    key: str = ACCESS_KEY,
 ) -> Raw:
-    """One unsigned HTTP request, as a hand-written client (or an attacker) would send it."""
+    """One HTTP request, as a hand-written client (or an attacker) would send it: the body
+    as given, signed with SigV4 for ``batch`` by ``key`` (the tests' own, or one of
+    CALLERS) unless ``signed`` is False."""
     parts = urlsplit(endpoint)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     data = body.encode() if isinstance(body, str) else body
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if signed:
+        request = AWSRequest(method=method, url=f"{endpoint.rstrip('/')}{path}", data=data or b"", headers=sent)
+        secret = SECRET_KEY if key == ACCESS_KEY else CALLERS[key]
+        SigV4Auth(Credentials(key, secret), "batch", REGION).add_auth(request)
+        sent = dict(request.headers.items())
     try:
-        conn.request(
-            method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})}
-        )
+        conn.request(method, path, body=data, headers=sent)
         resp = conn.getresponse()
         return Raw(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:

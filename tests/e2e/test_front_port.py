@@ -15,7 +15,7 @@ from batchplane.local.stack import LocalStack
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .support import Env, make_client, uniq, wait_done
+from .support import ACCESS_KEY, SECRET_KEY, Env, make_client, uniq, wait_done
 
 READ_TIMEOUT = 2.0  # this test's: the stack's own is 30 s
 
@@ -88,13 +88,14 @@ def test_a_batch_request_signed_for_another_region_is_refused_with_the_stacks(en
     """AWS's endpoints are regional: a client of us-west-2 pointed at this us-east-1 stack
     would otherwise read and write another region's queues under this one's ARNs."""
     elsewhere = boto3.session.Session().client(
-        "batch", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 0}))
+        "batch", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, config=Config(retries={"max_attempts": 0}))
     with pytest.raises(ClientError) as info:
         elsewhere.describe_job_queues()
     error = info.value.response["Error"]
-    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert error["Code"] == "ClientException"
+    # As AWS refuses a signature scoped to another region (the stack verifies signatures).
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Code"] == "InvalidSignatureException"
     assert "us-east-1" in error["Message"] and "us-west-2" in error["Message"], error
     # Other services are the emulator's, which keeps every region apart itself.
     make_client("s3", endpoint).list_buckets()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .support import TERMINAL, ec2_resources, make_client
+from .support import TERMINAL, credentials_file, ec2_resources, make_client
 
 _LISTENING = re.compile(r"listening on (http://\S+?);")
 
@@ -40,7 +40,7 @@ class UpProcess:
     def start(self, timeout: float = 60) -> UpProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "batchplane.cli", "local", "up", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
+             "--data-dir", str(self.data_dir), "--credentials", str(credentials_file(self.data_dir.parent))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BATCHPLANE_"))},
         )

@@ -10,11 +10,12 @@ import pytest
 from batchplane.local.stack import LocalStack
 
 from tests.e2e.conftest import batch, endpoint, env, logs, raw
+from tests.e2e.support import ACCESS_KEY, CALLERS, SECRET_KEY
 
 __all__ = ["batch", "endpoint", "env", "logs", "raw"]
 
 
 @pytest.fixture(scope="package")
 def stack() -> Iterable[LocalStack]:
-    with LocalStack(port=0, store="dynamodb") as s:
+    with LocalStack(port=0, store="dynamodb", credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}) as s:
         yield s

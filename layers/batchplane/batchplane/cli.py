@@ -26,7 +26,13 @@ def _up(args: argparse.Namespace) -> int:
 
     data_dir = None if args.memory or args.store == "dynamodb" else (args.data_dir or default_data_dir())
     try:
-        stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir).start()
+        credentials = read_credentials(args.credentials) if args.credentials else None
+    except (OSError, ValueError) as e:
+        print(f"error: --credentials {args.credentials}: {e}", file=sys.stderr)
+        return 2
+    try:
+        stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir, credentials=credentials,
+                           any_credentials=args.insecure_any_credentials).start()
     except OSError as e:
         if e.errno != errno.EADDRINUSE:
             raise
@@ -35,8 +41,13 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     where = f"state in {data_dir}" if data_dir else f"state in memory ({args.store}): gone when it stops"
     print(f"batchplane local stack listening on {stack.endpoint}; {where}", flush=True)
-    print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION=us-east-1 "
-          "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local", flush=True)
+    if args.insecure_any_credentials:
+        keys = "(any credentials: --insecure-any-credentials; it listens on 127.0.0.1 only)"
+    elif credentials is None:
+        keys = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+    else:
+        keys = f"(one of the {len(credentials)} access keys of {args.credentials})"
+    print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION=us-east-1 {keys}", flush=True)
     print("  Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -44,6 +55,22 @@ def _up(args: argparse.Namespace) -> int:
         stopped.wait()
     stack.stop()
     return 0
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    """The access keys of an AWS shared credentials file (each profile's
+    aws_access_key_id and aws_secret_access_key), as the keys a stack accepts."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    if not parser.read(path):
+        raise OSError("cannot read the file")
+    keys = {parser[p]["aws_access_key_id"].strip(): parser[p]["aws_secret_access_key"].strip()
+            for p in parser.sections()
+            if parser[p].get("aws_access_key_id") and parser[p].get("aws_secret_access_key")}
+    if not keys:
+        raise ValueError("no profile has both aws_access_key_id and aws_secret_access_key")
+    return keys
 
 
 def _interrupt(args: argparse.Namespace) -> int:
@@ -89,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--store", choices=("sqlite", "dynamodb"), default="sqlite",
                     help="the control plane's store: embedded SQLite (default) or DynamoDB on the emulator "
                          "(full fidelity, in memory, slower)")
+    up.add_argument("--credentials", type=Path, metavar="FILE",
+                    help="the access keys the Batch API accepts, as an AWS shared credentials file (every "
+                         "profile's aws_access_key_id and aws_secret_access_key); default: local/local and "
+                         "the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of this environment")
+    up.add_argument("--insecure-any-credentials", action="store_true",
+                    help="accept any signature, or none, on the Batch API (the port listens on 127.0.0.1 only)")
     up.set_defaults(func=_up)
     interrupt = local_sub.add_parser(
         "interrupt", help="send a Spot interruption for the instance running JOB_ID"

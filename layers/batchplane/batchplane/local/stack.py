@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 from botocore.config import Config
 
-from .. import aws, clock, config, wiring
+from .. import aws, clock, config, sigv4, wiring
 from ..adapters.ecs import LOG_GROUP
 from ..store.sqlite import SqliteStore
 from .bus import LocalBus
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 TABLE_NAME = "batchplane"
 STORES = ("sqlite", "dynamodb")  # the embedded store (default), or the table on moto
 DATABASE = "batchplane.db"  # the embedded store's file in the data directory
+JOB_KEY_FILE = "job-credentials.json"  # the access key jobs are given (see LocalStack._job_key)
+# Accepted unless other keys are configured: the quick start's, as MinIO has its minioadmin.
+DEFAULT_ACCESS_KEY = "local"
 EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler data, saved
 SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed, at most
 SAVE_COST_FACTOR = 30  # pause after a save, in multiples of the time it took
@@ -53,7 +58,8 @@ class LocalStack:
 
     def __init__(self, port: int = 0, *, template: Path | None = None,
                  kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0,
-                 store: str = "sqlite", data_dir: Path | str | None = None) -> None:
+                 store: str = "sqlite", data_dir: Path | str | None = None,
+                 credentials: Mapping[str, str] | None = None, any_credentials: bool = False) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         if store == "dynamodb" and data_dir is not None:
@@ -75,6 +81,11 @@ class LocalStack:
         self.server: ThreadingHTTPServer | None = None
         self.internal: ThreadingHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
+        # The access keys whose SigV4 signatures the Batch API accepts (see authenticate).
+        # None: the default key, local/local, and the one in this environment, if any.
+        self.credentials = dict(credentials) if credentials is not None else None
+        self.any_credentials = any_credentials
+        self.keys: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -136,10 +147,13 @@ class LocalStack:
         # functions) use a second port that users and jobs are never given.
         self.internal = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, host, port, internal=True))
         self.internal.daemon_threads = True
+        job_key, job_secret = self._job_key()
+        self.keys = self._known_keys()
+        self.keys[job_key] = job_secret
         self.launcher.extra_env = {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": job_key,
+            "AWS_SECRET_ACCESS_KEY": job_secret,
             "AWS_DEFAULT_REGION": config.settings().region,
         }
         threading.Thread(target=self.server.serve_forever, name="front", daemon=True).start()
@@ -159,6 +173,42 @@ class LocalStack:
         self.launcher.adopt()
         wiring.services().scheduler.recover()
         return self
+
+    def _known_keys(self) -> dict[str, str]:
+        if self.credentials is not None:
+            return dict(self.credentials)
+        keys = {DEFAULT_ACCESS_KEY: DEFAULT_ACCESS_KEY}
+        key_id, secret = self._saved_env_value("AWS_ACCESS_KEY_ID"), self._saved_env_value("AWS_SECRET_ACCESS_KEY")
+        if key_id and secret:
+            keys[key_id] = secret
+        return keys
+
+    def _saved_env_value(self, name: str) -> str | None:
+        """``name`` as this process had it before the stack set its own."""
+        return self._saved_env[name] if name in self._saved_env else os.environ.get(name)
+
+    def _job_key(self) -> tuple[str, str]:
+        """The access key the stack gives its jobs: random, and kept in the data directory
+        so that attempts still running after a restart keep theirs."""
+        path = self.data_dir / JOB_KEY_FILE if self.data_dir else None
+        if path is not None and path.exists():
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                saved = json.loads(path.read_text())
+                return str(saved["accessKeyId"]), str(saved["secretAccessKey"])
+        key = ("BPJOB" + secrets.token_hex(8)).upper(), secrets.token_urlsafe(30)
+        if path is not None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump({"accessKeyId": key[0], "secretAccessKey": key[1]}, f)
+        return key
+
+    def authenticate(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> str | None:
+        """The access key that signed a Batch API request (sigv4.Refusal if none this
+        stack knows did); None when the stack takes any credentials."""
+        if self.any_credentials:
+            return None
+        return sigv4.verify(method, target, headers, body, secret_for=self.keys.get,
+                            region=config.settings().region, service="batch")
 
     def _save_emulator(self) -> None:
         """Save the emulator's user-facing services now and then (they live in its memory).
@@ -398,6 +448,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 self._local_control(body)
             elif not internal and path.startswith(_EMULATOR_CONTROL):
                 self._refuse("The emulator's control API is not served to users and jobs.")
+            elif (service == "batch" or batch_path) and not internal and not self._authenticated(body):
+                return
             elif batch_path and service not in (None, "batch"):
                 self._fail(400, f"{path} is the Batch API: sign the request for the service batch, not {service}")
             elif service is None and not batch_path:
@@ -420,6 +472,17 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 self._reply(status, headers, data)
             else:
                 self._forward(body)
+
+        def _authenticated(self, body: bytes) -> bool:
+            """Whether the Batch request is signed by a key the stack knows; if not, AWS's
+            403 has been answered."""
+            try:
+                stack.authenticate(self.command, self.path, self.headers.items(), body)
+            except sigv4.Refusal as e:
+                data = json.dumps({"__type": e.code, "message": e.message}).encode()
+                self._reply(403, {"Content-Type": "application/json", "x-amzn-errortype": e.code}, data)
+                return False
+            return True
 
         def _invoke(self, function: str, body: bytes) -> None:
             """Lambda Invoke of one of the template's functions, run in this process."""
