@@ -150,7 +150,7 @@ class Submitters:
         while (i := self._take()) is not None:
             tries = 0
             while True:
-                name = f"r{i}" if tries == 0 else f"r{i}.{tries}"
+                name = f"r{i}" if tries == 0 else f"r{i}-{tries}"  # a valid jobName: no dots
                 batch = self.stack.client(cache)
                 sent = time.monotonic()
                 try:
@@ -161,6 +161,8 @@ class Submitters:
                     time.sleep(0.05)
                     continue  # never sent: the same call again once the stack is back
                 except ClientError as e:
+                    if e.response["ResponseMetadata"].get("HTTPStatusCode", 500) < 500:
+                        raise  # refused as invalid: the benchmark's own fault, retrying cannot help
                     # An answer, but an error (a 5xx of a stack in trouble): it says not
                     # accepted; ListJobs checks that too, under a new name.
                     with self.lock:
