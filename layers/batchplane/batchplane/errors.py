@@ -40,3 +40,11 @@ class ConflictError(Exception):
 
     Internal only; use cases decide whether that is a client error or a benign race.
     """
+
+
+class AccessDeniedException(BatchError):
+    """The caller may not act on this resource (a job queue's isolation, see
+    domain.tenancy): HTTP 403, as IAM's denials are."""
+
+    code = "AccessDeniedException"
+    status = 403

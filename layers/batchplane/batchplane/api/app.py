@@ -92,11 +92,15 @@ OPERATIONS: dict[str, Operation] = {
     "ListSchedulingPolicies": lambda s, b: s.resources.list_scheduling_policies(b),
     "UpdateSchedulingPolicy": lambda s, b: s.resources.update_scheduling_policy(b),
     "DeleteSchedulingPolicy": lambda s, b: s.resources.delete_scheduling_policy(b),
-    "DescribeJobs": lambda s, b: s.jobs.describe(b),
-    "ListJobs": lambda s, b: s.jobs.list(b),
-    "CancelJob": lambda s, b: s.jobs.cancel(b),
-    "TerminateJob": lambda s, b: s.jobs.cancel(b, terminate=True),
-    "GetJobQueueSnapshot": lambda s, b: s.jobs.snapshot(b),
+}
+# Operations on jobs, which a job queue may keep to the identity that submitted them
+# (domain.tenancy): they are given the caller.
+JOB_OPERATIONS: dict[str, Callable[[Services, dict[str, Any], str], dict[str, Any]]] = {
+    "DescribeJobs": lambda s, b, c: s.jobs.describe(b, caller=c),
+    "ListJobs": lambda s, b, c: s.jobs.list(b, caller=c),
+    "CancelJob": lambda s, b, c: s.jobs.cancel(b, caller=c),
+    "TerminateJob": lambda s, b, c: s.jobs.cancel(b, terminate=True, caller=c),
+    "GetJobQueueSnapshot": lambda s, b, c: s.jobs.snapshot(b, caller=c),
 }
 PATHS = dict(validation.operation_names().items())
 
@@ -135,7 +139,10 @@ def batch_operation(operation: str) -> dict[str, Any]:
             _caller(), app.current_event.headers.get("amz-sdk-invocation-id"), app.current_event.body or ""
         )
         with app.unlocked():
-            return services().jobs.submit(body, request_key=key)
+            return services().jobs.submit(body, request_key=key, caller=_caller())
+    if name in JOB_OPERATIONS:
+        with app.unlocked():
+            return JOB_OPERATIONS[name](services(), body, _caller())
     handler = OPERATIONS.get(name)
     if handler is None:
         raise ClientException(f"{name} is not supported by batchplane.")

@@ -87,6 +87,8 @@ class Arrays:
                              waiting=len(deps))
         if parent.extra.get("childEvents") == "off":
             item.extra["events"] = "off"  # the publisher's filter drops its records
+        if parent.extra.get("owner"):
+            item.extra["owner"] = parent.extra["owner"]  # whoever submitted the array (domain.tenancy)
         try:
             self.store.transact_or_put(self.jobs.new_op(item))
         except ConflictError:

@@ -13,9 +13,9 @@ from typing import Any
 from .. import arns
 from ..clock import now_ms
 from ..config import settings
-from ..domain import arrays, checks, compute, roles
+from ..domain import arrays, checks, compute, roles, tenancy
 from ..domain import jobs as rules
-from ..errors import ClientException, ConflictError
+from ..errors import AccessDeniedException, ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
 from ..store import DynamoStore, Item
 from ..store.jobs import JobStore, mvcpus
@@ -48,9 +48,11 @@ class Jobs:
 
     # -- SubmitJob --------------------------------------------------------------------
 
-    def submit(self, request: dict[str, Any], *, request_key: str | None = None) -> dict[str, Any]:
+    def submit(self, request: dict[str, Any], *, request_key: str | None = None,
+               caller: str | None = None) -> dict[str, Any]:
         """Create a SUBMITTED job. ``request_key`` (the SDK's invocation id with the caller)
-        makes a retried call return the job the first call created."""
+        makes a retried call return the job the first call created; ``caller`` is the
+        identity that owns it (see domain.tenancy), None for the stack's own."""
         rules.validate_submit(request)
         queue = self.resources.job_queue(request["jobQueue"]).doc
         if queue["state"] != "ENABLED":
@@ -72,7 +74,7 @@ class Jobs:
             raise ClientException("nodeOverrides is not supported yet: batchplane runs no multi-node jobs.")
         size = arrays.array_size(request)
         deps = arrays.dependencies(request, size)
-        self._check_dependencies(deps, size)
+        self._check_dependencies(deps, size, caller)
 
         if request_key:
             earlier = self.submit_keys.get(request_key)
@@ -91,6 +93,8 @@ class Jobs:
         if size is not None:
             doc["arrayProperties"] = {"size": size}
         item = JobStore.item(doc, queue=queue["jobQueueName"])
+        if caller is not None:
+            item.extra["owner"] = caller
         if size is not None and not arrays.child_events(queue):
             item.extra["childEvents"] = "off"  # its children's items carry "events": "off"
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
@@ -119,11 +123,11 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the job is accepted; the stream admits it
             log.warning("admitting %s at submit failed; the stream will", job_id, exc_info=True)
 
-    def _check_dependencies(self, deps: list[dict[str, str]], size: int | None) -> None:
+    def _check_dependencies(self, deps: list[dict[str, str]], size: int | None, caller: str | None) -> None:
         ids = [d["jobId"] for d in deps if "jobId" in d]
         if len(set(ids)) != len(ids):
             raise ClientException("dependsOn lists the same job twice.")
-        found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(ids)}
+        found = {i.doc["jobId"]: i.doc for i in self._visible(self.jobs.get_many(ids), caller)}
         for dep in deps:
             if "jobId" not in dep:
                 continue
@@ -164,24 +168,42 @@ class Jobs:
 
     # -- DescribeJobs / ListJobs ------------------------------------------------------
 
-    def describe(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _visible(self, items: list[Item], caller: str | None) -> list[Item]:
+        """The jobs ``caller`` may see (domain.tenancy)."""
+        if caller is None:
+            return items
+        queues: dict[str, bool] = {}
+        out = []
+        for item in items:
+            name = item.extra.get("queue", "")
+            if name not in queues:
+                queue = self.resources.queues.get(name)
+                queues[name] = queue is not None and tenancy.isolated(queue.doc)
+            if tenancy.visible(item.extra.get("owner"), caller, queues[name]):
+                out.append(item)
+        return out
+
+    def describe(self, request: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
         ids = request.get("jobs")
         if not isinstance(ids, list) or not ids:
             raise ClientException("jobs is required: list 1 to 100 job IDs.")
         if len(ids) > MAX_DESCRIBE:
             raise ClientException(f"DescribeJobs takes at most {MAX_DESCRIBE} job IDs; got {len(ids)}.")
         wanted = [arns.name_from(i, "job") for i in checks.strings(ids, "jobs")]
-        found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(wanted)}
+        found = {i.doc["jobId"]: i.doc for i in self._visible(self.jobs.get_many(wanted), caller)}
         return {"jobs": [self.arrays.described(found[j]) for j in dict.fromkeys(wanted) if j in found]}
 
-    def list(self, request: dict[str, Any]) -> dict[str, Any]:
+    def list(self, request: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
         if request.get("multiNodeJobId"):
             raise ClientException("multiNodeJobId: batchplane runs no multi-node jobs yet.")
         if request.get("arrayJobId"):
-            return self._list_children(request)
+            return self._list_children(request, caller)
         if not request.get("jobQueue"):
             raise ClientException("ListJobs needs jobQueue.")
-        queue = self.resources.job_queue(request["jobQueue"]).doc["jobQueueName"]
+        queue_doc = self.resources.job_queue(request["jobQueue"]).doc
+        queue = queue_doc["jobQueueName"]
+        # Another identity's jobs are left out of the page (a page may list fewer).
+        mine = caller if tenancy.isolated(queue_doc) else None
         limit = _page_size(request.get("maxResults"), 100, 1000)
         filters = _filters(request.get("filters"))
         status = request.get("jobStatus")
@@ -191,7 +213,7 @@ class Jobs:
             # jobStatus is ignored with filters, except beside SHARE_IDENTIFIER (AWS).
             share_only = all(name == "SHARE_IDENTIFIER" for name, _ in filters)
             statuses = (status,) if status and share_only else LIST_STATUSES
-            return self._list_newest_first(queue, statuses, filters, limit, request.get("nextToken"))
+            return self._list_newest_first(queue, statuses, filters, limit, request.get("nextToken"), mine)
         # One status: in the order the scheduler takes the jobs (retried RUNNABLE jobs
         # first, then oldest first). AWS documents no order for it; new jobs come last,
         # so paging with nextToken while jobs are submitted misses none and repeats none.
@@ -199,13 +221,14 @@ class Jobs:
         if token is not None and not isinstance(token, str):
             raise ClientException(_BAD_TOKEN)
         items, after = self.jobs.page(queue, status or rules.RUNNING, limit=limit, token=token or None)
-        out: dict[str, Any] = {"jobSummaryList": [rules.summary(i.doc) for i in items]}
+        out: dict[str, Any] = {"jobSummaryList": [rules.summary(i.doc) for i in items
+                                                  if tenancy.visible(i.extra.get("owner"), mine, True)]}
         if after is not None:
             out["nextToken"] = after
         return out
 
     def _list_newest_first(self, queue: str, statuses: tuple[str, ...], filters: list[tuple[str, list[str]]],
-                           limit: int, token: Any) -> dict[str, Any]:
+                           limit: int, token: Any, caller: str | None) -> dict[str, Any]:
         """ListJobs with filters: the queue's matching jobs of ``statuses``, sorted by
         createdAt, newest first, as AWS documents. Each status partition is read newest
         first and the partitions merged; the nextToken is the (createdAt, jobId) of the
@@ -222,6 +245,8 @@ class Jobs:
             # twice, with the same key: one answer lists it once.
             if item.doc["jobId"] in summaries or not _matches(item.doc, filters):
                 continue
+            if not tenancy.visible(item.extra.get("owner"), caller, True):
+                continue
             if len(summaries) == limit:
                 more = True
                 break
@@ -232,8 +257,10 @@ class Jobs:
             out["nextToken"] = json.dumps({"before": last})
         return out
 
-    def _list_children(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _list_children(self, request: dict[str, Any], caller: str | None) -> dict[str, Any]:
         parent = self.jobs.get(arns.name_from(request["arrayJobId"], "job"))
+        if parent is not None and not self._visible([parent], caller):
+            parent = None  # another identity's, on an isolated queue: as if unknown
         if parent is None or "size" not in (parent.doc.get("arrayProperties") or {}):
             raise ClientException(f"arrayJobId {request['arrayJobId']} is not an array job.")
         limit = _page_size(request.get("maxResults"), 100, 1000)
@@ -252,9 +279,9 @@ class Jobs:
 
     # -- GetJobQueueSnapshot -----------------------------------------------------------
 
-    def snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The first 100 RUNNABLE jobs in the order the scheduler considers them, and
-        what the queue uses now."""
+    def snapshot(self, request: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
+        """The first 100 RUNNABLE jobs in the order the scheduler considers them (of
+        them, the caller's own on an isolated queue), and what the queue uses now."""
         if not isinstance(request.get("jobQueue"), str):
             raise ClientException("jobQueue is required.")
         queue = self.resources.job_queue(request["jobQueue"]).doc
@@ -287,7 +314,7 @@ class Jobs:
                 "jobs": [
                     {"jobArn": i.doc["jobArn"],
                      "earliestTimeAtPosition": int(i.extra.get("since") or i.doc["createdAt"])}
-                    for i in front
+                    for i in front if tenancy.visible(i.extra.get("owner"), caller, tenancy.isolated(queue))
                 ],
                 "lastUpdatedAt": now,
             },
@@ -309,7 +336,7 @@ class Jobs:
         else:
             self.arrays.finish_fanout(parent_id, action)
 
-    def cancel(self, request: dict[str, Any], *, terminate: bool = False) -> dict[str, Any]:
+    def cancel(self, request: dict[str, Any], *, terminate: bool = False, caller: str | None = None) -> dict[str, Any]:
         job_id = request.get("jobId")
         reason = request.get("reason")
         if not isinstance(job_id, str) or not job_id:
@@ -323,6 +350,11 @@ class Jobs:
             if item is None:
                 # AWS Batch answers 200 and {} for a job it does not know (aws-cli#2551).
                 return {}
+            if not self._visible([item], caller):
+                raise AccessDeniedException(
+                    f"{caller} is not authorized to perform {'TerminateJob' if terminate else 'CancelJob'} on job "
+                    f"{job_id}: its job queue {item.extra.get('queue')} keeps each identity's jobs to itself "
+                    f"(tag {tenancy.ISOLATION_TAG}={tenancy.BY_IDENTITY}), and another identity submitted it.")
             if _has_children(item):
                 if not parent_cancel_decision(item.doc, reason, terminate):
                     return {}
