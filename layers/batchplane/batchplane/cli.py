@@ -22,6 +22,7 @@ def default_data_dir() -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from .config import settings
     from .local.stack import LocalStack
 
     data_dir = None if args.memory or args.store == "dynamodb" else (args.data_dir or default_data_dir())
@@ -47,7 +48,7 @@ def _up(args: argparse.Namespace) -> int:
         keys = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
     else:
         keys = f"(one of the {len(credentials)} access keys of {args.credentials})"
-    print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION=us-east-1 {keys}", flush=True)
+    print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION={settings().region} {keys}", flush=True)
     print("  Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -108,11 +108,7 @@ NOT_SUPPORTED: dict[str, str] = {
 
 # Where batchplane is short of AWS Batch and the fix lies outside its domain rules (see
 # docs/compatibility.md). Strict xfail.
-KNOWN_GAPS: dict[str, str] = {
-    "test_batch_cloudformation.py::test_create_job_def_cf":
-        "AWS::Batch::* CloudFormation resources are created by the emulator's own (moto) Batch, "
-        "so batchplane's DescribeJobDefinitions does not see the stack's job definition",
-}
+KNOWN_GAPS: dict[str, str] = {}  # none left: CloudFormation's AWS::Batch::* are batchplane's now
 
 # The prefix each kind of expected failure carries in its xfail reason (the runner counts by it).
 KINDS = {"moto-only": MOTO_ONLY, "not supported": NOT_SUPPORTED, "batchplane gap": KNOWN_GAPS}

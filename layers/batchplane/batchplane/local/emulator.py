@@ -82,15 +82,29 @@ class _Gate:
         self._cond = threading.Condition()
         self._inside = 0
         self._closed = False
+        self._mine = threading.local()  # this thread's requests in moto now
 
     @contextlib.contextmanager
     def passing(self) -> Iterator[None]:
+        # A request moto serves may make requests of its own in the same thread
+        # (CloudFormation creating Batch resources through batchplane): those pass at
+        # once, or a snapshot waiting for the outer one would wait for good.
+        depth = getattr(self._mine, "depth", 0)
+        if depth:
+            self._mine.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._mine.depth = depth
+            return
         with self._cond:
             self._cond.wait_for(lambda: not self._closed)
             self._inside += 1
+        self._mine.depth = 1
         try:
             yield
         finally:
+            self._mine.depth = 0
             with self._cond:
                 self._inside -= 1
                 self._cond.notify_all()

@@ -26,6 +26,7 @@ from botocore.config import Config
 from .. import aws, clock, config, sigv4, wiring
 from ..adapters.ecs import LOG_GROUP
 from ..store.sqlite import SqliteStore
+from . import cloudformation
 from .bus import LocalBus
 from .emulator import Emulator
 from .launcher import LocalProcessLauncher, LocalProvisioner
@@ -99,6 +100,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto = Emulator()
         moto_endpoint = self.moto.start()
+        cloudformation.install()  # its AWS::Batch::* resources are batchplane's
         if self.data_dir:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.moto.load(self.data_dir / EMULATOR_STATE)
