@@ -50,6 +50,10 @@ READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
 MAX_FRONT_BODY = 1 << 30  # bytes of one request through the front port (S3 puts included)
 _METHODS = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
 _EMULATOR_CONTROL = "/moto-api"  # moto's own API: dump or reset every backend
+# EventBridge sources whose events batchplane's functions act on as the stack's own: an ECS
+# task's state (ends an attempt), an EC2 Spot warning (stops the attempts on an instance).
+# AWS keeps every aws.* source to its services (NotAuthorizedForSourceException).
+_RESERVED_SOURCES = ("aws.ecs", "aws.ec2")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate"}
 
@@ -448,8 +452,12 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             batch_path = path == "/v1" or path.startswith("/v1/")
             if service is None and self.path.startswith("/_batchplane/"):
                 self._local_control(body)
-            elif not internal and path.startswith(_EMULATOR_CONTROL):
+            elif not internal and unquote(path).startswith(_EMULATOR_CONTROL):  # moto routes it decoded
                 self._refuse("The emulator's control API is not served to users and jobs.")
+            elif not internal and service == "events" and self._put_reserved_events(body):
+                return
+            elif not internal and service == "sqs" and self._names_a_bus_queue(path, body):
+                self._refuse("The local bus's queues carry the stack's own events: not served to users and jobs.")
             elif (service == "batch" or batch_path) and not internal and not self._authenticated(body):
                 return
             elif batch_path and service not in (None, "batch"):
@@ -532,7 +540,50 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             data = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
             self._reply(403, {"Content-Type": "application/json", "x-amzn-errortype": "AccessDeniedException"}, data)
 
+        def _names_a_bus_queue(self, path: str, body: bytes) -> bool:
+            """Whether an SQS request names a queue through which the local bus carries an
+            EventBridge rule's events to batchplane's functions (a message put there would
+            be delivered as an AWS event)."""
+            names = [rule.name for rule in (stack.bus.rules if stack.bus else [])]
+            text = unquote(path) + " " + unquote(body.decode("utf-8", "replace").replace("+", " "))
+            return any(re.search(rf"(?<![A-Za-z0-9_-]){re.escape(n)}(?![A-Za-z0-9_-])", text) for n in names)
+
+        def _put_reserved_events(self, body: bytes) -> bool:
+            """PutEvents: an entry of a reserved source fails as AWS fails it, the others are
+            put. True when this answered the request."""
+            if self.headers.get("X-Amz-Target", "") != "AWSEvents.PutEvents":
+                return False
+            try:
+                request = json.loads(body)
+                entries = request["Entries"]
+                reserved = [str(e.get("Source", "")).startswith(_RESERVED_SOURCES) for e in entries]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return False  # malformed: the emulator answers it
+            if not any(reserved):
+                return False
+            refused = {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "Not authorized for the source."}
+            kept = [e for e, r in zip(entries, reserved, strict=True) if not r]
+            status, headers, answers = 200, {"Content-Type": "application/x-amz-json-1.1"}, []
+            if kept:
+                status, headers, data = self._send(json.dumps({**request, "Entries": kept}).encode())
+                try:
+                    answers = json.loads(data)["Entries"] if status == 200 else []
+                except (ValueError, KeyError, TypeError):
+                    status = 500
+                if status != 200 or len(answers) != len(kept):
+                    self._reply(status, headers, data)
+                    return True
+            put = iter(answers)
+            out = [refused if r else next(put) for r in reserved]
+            reply = {"FailedEntryCount": sum("ErrorCode" in e for e in out), "Entries": out}
+            self._reply(200, headers, json.dumps(reply).encode())
+            return True
+
         def _forward(self, body: bytes) -> None:
+            self._reply(*self._send(body))
+
+        def _send(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+            """The request, with ``body``, sent on to the emulator: its status, headers and body."""
             conn = http.client.HTTPConnection(moto_host, moto_port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             headers["Content-Length"] = str(len(body))
@@ -541,7 +592,7 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 resp = conn.getresponse()
                 data = resp.read()
                 out = {k: v for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
-                self._reply(resp.status, out, data)
+                return resp.status, out, data
             finally:
                 conn.close()
 
