@@ -112,10 +112,10 @@ def test_a_slow_request_does_not_hold_up_the_others(
     real_describe = jobs.describe
     inside, release = threading.Event(), threading.Event()
 
-    def slow_describe(body: dict[str, Any]) -> dict[str, Any]:
+    def slow_describe(body: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
         inside.set()
         assert release.wait(30), "the test never let the slow request go"
-        return real_describe(body)
+        return real_describe(body, caller)
 
     monkeypatch.setattr(jobs, "describe", slow_describe)
     with ThreadPoolExecutor(max_workers=2) as pool:
