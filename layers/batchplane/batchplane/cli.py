@@ -49,6 +49,7 @@ def _up(args: argparse.Namespace) -> int:
     else:
         keys = f"(one of the {len(credentials)} access keys of {args.credentials})"
     print(f"  export AWS_ENDPOINT_URL={stack.endpoint} AWS_DEFAULT_REGION={settings().region} {keys}", flush=True)
+    print(f"  dashboard: {stack.endpoint}/dashboard/", flush=True)
     print("  Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -29,6 +29,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import costing
+from .domain.cost import JobCost, PriceTableError, format_usd
 from .signing import sign_for_api_gateway
 
 LOG_GROUP = "/aws/batch/job"
@@ -279,7 +281,7 @@ def jobs_table(rows: list[dict[str, Any]], more: bool) -> Table:
     return table
 
 
-def job_table(job: dict[str, Any]) -> Table:
+def job_table(job: dict[str, Any], cost: JobCost | None = None) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -301,6 +303,10 @@ def job_table(job: dict[str, Any]) -> Table:
         ("array", children_text(job) if array_size(job) else None),
         ("command", " ".join(container.get("command") or [])),
     ]
+    if cost is not None:
+        so_far = "" if cost.final else " so far"
+        fields += [("compute cost", f"{format_usd(cost.compute_usd)}{so_far} ({cost.basis})"),
+                   ("control plane", f"{format_usd(cost.control_plane_usd)} (the cost meter's share)")]
     for name, value in fields:
         if value not in (None, ""):
             table.add_row(name, value if name == "status" else escape(str(value)))
@@ -392,12 +398,39 @@ def jobs(args: argparse.Namespace, aws: Clients) -> int:
 
 
 def describe(args: argparse.Namespace, aws: Clients) -> int:
-    """One job as DescribeJobs shows it."""
+    """One job as DescribeJobs shows it, with its cost (domain/cost.py)."""
     job = describe_job(aws.batch, args.job)
+    cost = costing.Costs(aws.batch, prices(args)).of(job)
     if args.output == "json":
-        print_json(job)
+        print_json({**job, "cost": costing.cost_json(cost)})
     else:
-        out.print(job_table(job))
+        out.print(job_table(job, cost))
+    return 0
+
+
+def prices(args: argparse.Namespace) -> Any:
+    try:
+        return costing.load_prices(args.prices)
+    except PriceTableError as e:
+        raise CliError(str(e)) from None
+
+
+def costs(args: argparse.Namespace, aws: Clients) -> int:
+    """Ended jobs' cost summed per queue and per share identifier."""
+    names = args.queue or [q["jobQueueName"] for q in job_queues(aws.batch)]
+    by_queue, by_share = costing.Costs(aws.batch, prices(args)).summary(names)
+    if args.output == "json":
+        print_json({"byQueue": {k: costing.total_json(t) for k, t in by_queue.items()},
+                    "byShareIdentifier": {k: costing.total_json(t) for k, t in by_share.items()}})
+        return 0
+    for title, found in (("QUEUE", by_queue), ("SHARE IDENTIFIER", by_share)):
+        table = Table(box=None, header_style="bold")
+        for column in (title, "JOBS", "PRICED", "RUN TIME", "COMPUTE", "CONTROL PLANE", "TOTAL"):
+            table.add_column(column, no_wrap=True, justify="left" if column == title else "right")
+        for key, t in sorted(found.items()):
+            table.add_row(escape(key), str(t.jobs), str(t.priced), f"{t.seconds:.1f} s", format_usd(t.compute_usd),
+                          format_usd(t.control_plane_usd), format_usd(t.total_usd))
+        out.print(table)
     return 0
 
 
@@ -622,8 +655,15 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--watch", action="store_true", help="redraw until Ctrl-C or no job listed is active")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch (default 2)")
 
-    p = command("describe", describe, "show one job (DescribeJobs)", listing=True)
+    prices_help = ("price table (default: $BATCHPLANE_PRICES, else batchplane's data/prices.json; "
+                   "EC2 prices come from the instance catalog)")
+    p = command("describe", describe, "show one job (DescribeJobs) and its cost", listing=True)
     p.add_argument("job", metavar="JOB", help="job ID (an array child as ID:INDEX) or ARN")
+    p.add_argument("--prices", metavar="FILE", help=prices_help)
+
+    p = command("costs", costs, "ended jobs' cost summed per queue and per share identifier", listing=True)
+    p.add_argument("--queue", action="append", default=[], help="job queue (repeatable; default: every queue)")
+    p.add_argument("--prices", metavar="FILE", help=prices_help)
 
     for name, fn, verb in (("cancel", cancel, "cancel a job not yet started (CancelJob)"),
                            ("terminate", terminate, "stop a job, running or not (TerminateJob)")):
@@ -640,6 +680,10 @@ def add_parsers(sub: Any) -> None:
 
     p = command("envs", envs, "list compute environments", listing=True)
     p.add_argument("envs", nargs="*", metavar="ENV", help="only these (default: every compute environment)")
+
+    from .dashboard.server import add_parser as add_dashboard
+
+    add_dashboard(sub, connection)
 
     p = command("wait", wait, "wait for jobs to end; non-zero exit if any FAILED")
     p.add_argument("jobs", nargs="+", metavar="JOB", help="job IDs or ARNs")

@@ -25,6 +25,10 @@ from botocore.config import Config
 
 from .. import aws, clock, config, sigv4, wiring
 from ..adapters.ecs import LOG_GROUP
+from ..dashboard import PREFIX as DASHBOARD
+from ..dashboard import Dashboard
+from ..dashboard.server import answer as answer_dashboard
+from ..dashboard.server import for_endpoint as dashboard_for
 from ..store.sqlite import SqliteStore
 from . import cloudformation
 from .bus import LocalBus
@@ -91,6 +95,7 @@ class LocalStack:
         self.credentials = dict(credentials) if credentials is not None else None
         self.any_credentials = any_credentials
         self.keys: dict[str, str] = {}
+        self.dashboard: Dashboard | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -156,6 +161,10 @@ class LocalStack:
         job_key, job_secret = self._job_key()
         self.keys = self._known_keys()
         self.keys[job_key] = job_secret
+        # The dashboard reads the API through this port like any client, with a key of its own.
+        dash_key, dash_secret = "BPDASH" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
+        self.keys[dash_key] = dash_secret
+        self.dashboard = dashboard_for(self.endpoint, config.settings().region, dash_key, dash_secret)
         self.launcher.extra_env = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": job_key,
@@ -452,6 +461,9 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             batch_path = path == "/v1" or path.startswith("/v1/")
             if service is None and self.path.startswith("/_batchplane/"):
                 self._local_control(body)
+            elif service is None and not internal and (path == DASHBOARD or path.startswith(DASHBOARD + "/")):
+                assert stack.dashboard is not None
+                answer_dashboard(self, stack.dashboard)
             elif not internal and unquote(path).startswith(_EMULATOR_CONTROL):  # moto routes it decoded
                 self._refuse("The emulator's control API is not served to users and jobs.")
             elif not internal and service == "events" and self._put_reserved_events(body):
