@@ -424,7 +424,8 @@ def costs(args: argparse.Namespace, aws: Clients) -> int:
                     "byShareIdentifier": {k: costing.total_json(t) for k, t in by_share.items()}})
         return 0
     for title, found in (("QUEUE", by_queue), ("SHARE IDENTIFIER", by_share)):
-        table = Table(box=None, header_style="bold")
+        table = Table(box=None, header_style="bold", caption_justify="left",
+                      caption="array children counted, not their parents" if title == "QUEUE" else None)
         for column in (title, "JOBS", "PRICED", "RUN TIME", "COMPUTE", "CONTROL PLANE", "TOTAL"):
             table.add_column(column, no_wrap=True, justify="left" if column == title else "right")
         for key, t in sorted(found.items()):
