@@ -307,7 +307,9 @@ def test_local_up_stops_on_sigterm_within_seconds_and_leaves_nothing_behind(tmp_
         pidfile = tmp_path / "pids"
         running = run(f"trap '' TERM; sleep 300 & echo $$ $! > {pidfile}; wait; wait")
         _until(lambda: pidfile.exists() and len(pidfile.read_text().split()) == 2, 60, "the second job's pids")
-        assert batch.describe_jobs(jobs=[running])["jobs"][0]["status"] == "RUNNING"
+        # The process may write its pids before the stack has recorded the job RUNNING.
+        _until(lambda: batch.describe_jobs(jobs=[running])["jobs"][0]["status"] == "RUNNING", 30,
+               "the second job RUNNING")
         pids = [int(p) for p in pidfile.read_text().split()]
 
         began = time.monotonic()
