@@ -34,6 +34,7 @@ LIST_LIMIT = 100  # jobs a listing shows
 GRAPH_SCAN = 1000  # newest jobs per queue read to find a job's dependents (the API has no reverse lookup)
 GRAPH_MAX = 200  # nodes a graph shows
 CHILDREN_SHOWN = 100
+FINAL_COSTS_KEPT = 10_000  # ended jobs' costs remembered (an array's takes a DescribeJobs per 100 children)
 SETTLE_MS = 3000  # a job page polls this long after the job ended, for its last log lines
 REFRESH = {"overview": 2, "jobs": 2, "job": 1, "graph": 2, "costs": 10}  # seconds between refreshes
 
@@ -139,6 +140,8 @@ class Dashboard:
             return cached
         cost = costs.of(job, self._now_ms())
         if cost.final:
+            if len(self._final_costs) >= FINAL_COSTS_KEPT:
+                self._final_costs.clear()  # a bound, not an LRU: recomputing one is a few requests
             self._final_costs[job["jobId"]] = cost
         return cost
 
