@@ -11,11 +11,12 @@ from typing import Any
 import boto3
 import pytest
 from batchplane.signing import sign_for_api_gateway
-from bench.localup import UpProcess
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+
+from bench.localup import UpProcess
 
 from .support import (
     ACCESS_KEY,
