@@ -190,6 +190,9 @@ class World:
         rng = random.Random(f"uuid/{self.seed}")
         self._patch(uuid, "uuid4", lambda: uuid.UUID(int=rng.getrandbits(128), version=4))
         self._patch(clock, "time", _FrozenTime(clock.time, 1_767_225_600_000_000_000))  # 2026-01-01
+        # The ticks advance batchplane's clock; what runs after the world in this process
+        # gets it back as it was (CloudWatch Logs refuses events hours in the future).
+        self._patch(clock, "_offset_ms", clock._offset_ms)
         self._patch(scheduler_module, "LAUNCH_WORKERS", 1)
         self._patch(scheduler_module, "LAUNCH_RETRY_PAUSES", (0.0, 0.0))
         # No pauses between the scheduler's launch retries and the store's busy retries.
