@@ -199,17 +199,18 @@ def raw_request(
     *,
     signed: bool = True,
     key: str = ACCESS_KEY,
+    secret: str | None = None,
 ) -> Raw:
     """One HTTP request, as a hand-written client (or an attacker) would send it: the body
-    as given, signed with SigV4 for ``batch`` by ``key`` (the tests' own, or one of
-    CALLERS) unless ``signed`` is False."""
+    as given, signed with SigV4 for ``batch`` by ``key`` (the tests' own, one of CALLERS,
+    or any with its ``secret``) unless ``signed`` is False."""
     parts = urlsplit(endpoint)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     data = body.encode() if isinstance(body, str) else body
     sent = {"Content-Type": "application/json", **(headers or {})}
     if signed:
         request = AWSRequest(method=method, url=f"{endpoint.rstrip('/')}{path}", data=data or b"", headers=sent)
-        secret = SECRET_KEY if key == ACCESS_KEY else CALLERS[key]
+        secret = secret or (SECRET_KEY if key == ACCESS_KEY else CALLERS[key])
         SigV4Auth(Credentials(key, secret), "batch", REGION).add_auth(request)
         sent = dict(request.headers.items())
     try:

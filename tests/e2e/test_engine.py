@@ -16,7 +16,7 @@ from batchplane import clock
 from batchplane.local.stack import LocalStack
 from batchplane.wiring import services
 
-from .support import ec2_resources, job_output, uniq, wait_done, wait_for, wait_status
+from .support import cli_env, ec2_resources, job_output, uniq, wait_done, wait_for, wait_status
 
 
 def _environment(batch: Any, vcpus: int, *, enabled: bool = True, kind: str = "EC2", **resources: Any) -> str:
@@ -224,7 +224,10 @@ def test_local_interrupt_retries_the_job_elsewhere(batch: Any, endpoint: str) ->
     (job_id,) = _submit(batch, queue, jd)
     wait_status(batch, job_id, "RUNNING")
     out = subprocess.run(
-        [sys.executable, "-m", "batchplane.cli", "local", "interrupt", job_id, "--endpoint", endpoint],
+        [sys.executable, "-m", "batchplane.cli", "local", "interrupt", job_id],
+        # Only the endpoint is set: the CLI signs with the stack's default key.
+        env={k: v for k, v in cli_env(AWS_ENDPOINT_URL=endpoint).items() if not k.startswith("AWS_SECRET")
+             and k != "AWS_ACCESS_KEY_ID"},
         capture_output=True,
         text=True,
         timeout=30,

@@ -5,8 +5,9 @@ test, through boto3 and raw HTTP against the local stack:
   DescribeJobDefinitions and ListSchedulingPolicies is a ClientException, not a 500;
 - item 8: a request held inside the service does not hold up the others;
 - item 9: no other way through the front port reaches the emulator's control API or
-  delivers a forged ECS task event (a percent-encoded path, EventBridge's PutEvents with
-  an aws.* source, a message sent to the local bus's queue);
+  delivers a forged ECS task or S3 event (a percent-encoded path, EventBridge's PutEvents
+  with an aws.* source, a message sent to the local bus's queue), and only a user's signed
+  request interrupts an instance;
 - item 11: ``batchplane local up`` stops on SIGTERM within seconds, without tracebacks,
   ending the processes of the jobs it runs; an attempt leaves no working directory.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batchplane.local.stack import LocalStack
 from botocore.exceptions import ClientError
 
 from .support import (
@@ -210,13 +212,33 @@ def test_put_events_of_an_aws_source_is_refused_and_cannot_end_another_jobs_atte
     answer = events.put_events(Entries=[
         {"Source": "aws.ecs", "DetailType": "ECS Task State Change",
          "Detail": json.dumps(_forged_detail(victim)), "Resources": [victim["container"]["taskArn"]]},
+        # An upload's event would fire the bucket's triggers: S3's own, too.
+        {"Source": "aws.s3", "DetailType": "Object Created",
+         "Detail": json.dumps({"bucket": {"name": "b"}, "object": {"key": "k", "sequencer": "01"}})},
         {"Source": "my.app", "DetailType": "Something", "Detail": "{}"},
     ])
-    assert answer["FailedEntryCount"] == 1, answer
-    refused, kept = answer["Entries"]
-    assert refused["ErrorCode"] == "NotAuthorizedForSourceException", answer
+    assert answer["FailedEntryCount"] == 2, answer
+    *refused, kept = answer["Entries"]
+    assert [r.get("ErrorCode") for r in refused] == ["NotAuthorizedForSourceException"] * 2, answer
     assert "EventId" in kept and "ErrorCode" not in kept, answer
     _still_running(batch, victim["jobId"])
+
+
+def test_only_a_users_signed_request_interrupts_an_instance(
+    endpoint: str, stack: LocalStack, batch: Any, victim: dict[str, Any]
+) -> None:
+    """``batchplane local interrupt`` reclaims the Spot instance under a job: an unsigned
+    request, or one signed with the key every job is given, could stop another's job."""
+    body = json.dumps({"jobId": victim["jobId"]})
+    unsigned = raw_request(endpoint, "POST", "/_batchplane/interrupt", body, signed=False)
+    assert unsigned.status == 403 and unsigned.json["__type"] == "MissingAuthenticationTokenException", unsigned
+    job_key = stack.job_access_key
+    by_a_job = raw_request(endpoint, "POST", "/_batchplane/interrupt", body, key=job_key, secret=stack.keys[job_key])
+    assert by_a_job.status == 403 and by_a_job.json["__type"] == "AccessDeniedException", by_a_job
+    assert "user's key" in by_a_job.json["message"]
+    _still_running(batch, victim["jobId"])
+    missing = raw_request(endpoint, "POST", "/_batchplane/interrupt", json.dumps({"jobId": "no-such-job"}))
+    assert missing.status == 400 and missing.json["__type"] == "ClientException", missing
 
 
 def test_a_message_sent_to_the_local_buss_queue_cannot_end_another_jobs_attempt(

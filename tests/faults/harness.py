@@ -66,6 +66,7 @@ class Result:
     accepted: int = 0
     lost: int = 0
     run_twice: int = 0
+    stuck: int = 0  # jobs not ended when nothing more happened (or the steps ran out)
     faults: int = 0
     invocations: int = 0
     steps: int = 0
@@ -78,6 +79,7 @@ class Result:
     def summary(self) -> str:
         return (f"seed {self.seed}: {self.jobs} jobs, {self.faults} faults in {self.invocations} invocations, "
                 f"{self.steps} steps, {self.seconds:.1f}s, lost {self.lost}, run twice {self.run_twice}, "
+                f"stuck {self.stuck}, "
                 f"{len(self.violations)} violations, trace {self.digest}")
 
 
@@ -114,6 +116,7 @@ def run(seed: int, *, rate: float = 0.35, chaos: bool = True, injector: Injector
                     left = sorted((j.doc["jobName"], j.doc["status"]) for j in jobs.values()
                                   if j.doc["status"] not in rules.TERMINAL)
                     result.violations.append(f"stuck: {left}")
+                    result.stuck = len(left)
                     break
                 world.tick()
                 continue
@@ -134,6 +137,7 @@ def run(seed: int, *, rate: float = 0.35, chaos: bool = True, injector: Injector
                 world.execution_step(what)
         else:
             result.violations.append(f"no quiet end within {MAX_STEPS} steps")
+            result.stuck = sum(j.doc["status"] not in rules.TERMINAL for j in world.jobs().values())
         world.read_stream()
         _check(world, ids, expected, result)
         result.steps = world.step
@@ -187,10 +191,11 @@ def _check(world: World, ids: dict[str, str], expected: dict[str, str], result: 
             want = expected.get(parent)
             if want:
                 expected.setdefault(job_id, want)
-    # A fan-out that gave up (a chunk failed through all its Step Functions retries) ends
-    # its array FAILED by design, and what depends on it; its children end either way.
+    # A fan-out that gave up (a chunk failed through all its Step Functions retries, and
+    # the Failed state recorded it) ends its array FAILED by design, and what depends on
+    # it; its children end either way. One whose Failed state failed too is started again.
     gave_up = {e.payload["parentId"] for e in world.executions.values()
-               if e.error and e.payload["action"] == "materialize"}
+               if e.error and e.recorded and e.payload["action"] == "materialize"}
     any_end = {job_id for job_id, item in jobs.items() if (item.extra or {}).get("parent") in gave_up}
     failed, frontier = set(gave_up), set(gave_up)
     while frontier:

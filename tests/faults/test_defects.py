@@ -68,3 +68,15 @@ def test_an_array_whose_fan_out_gave_up_ends_failed() -> None:
     assert result.outcomes == {"arr": "FAILED", "agg": "FAILED"}, result.violations
     # A child that ran before the cascade reached it may have succeeded.
     assert [v for v in result.violations if not re.match(r"wrong outcome: arr \S+:\d+ ", v)] == []
+
+
+def test_an_array_whose_fan_out_failed_step_gave_up_too_is_fanned_out_again() -> None:
+    """The arrays function failed through the chunk's retries and then through the Failed
+    step's own: the execution ended FAILED with nothing recorded on the parent, and the
+    tick's restart under the same execution name was refused (ExecutionAlreadyExists),
+    so the parent stayed PENDING for good. The tick starts it again under a new name."""
+    result = _run([("submit", "arr", {"jobDefinition": "ok", "arrayProperties": {"size": 3}}, "SUCCEEDED")],
+                  # 7 tries of the chunk, then 7 of the Failed step: each reads the parent first.
+                  Rule("ArraysFunction", "GetItem", "before:500", times=14))
+    assert result.outcomes == {"arr": "SUCCEEDED"}, result.violations
+    assert not result.violations

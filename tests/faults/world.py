@@ -142,6 +142,7 @@ class Execution:
     phase: str = "chunks"  # -> settle -> (failed) -> done
     tries: int = 0
     error: dict[str, Any] | None = None
+    recorded: bool = False  # the Failed state recorded the failure on the parent
 
 
 @dataclass
@@ -579,7 +580,7 @@ class World:
             if ex.tries <= self._retry(state):
                 return
             if ex.phase == "failed":
-                ex.phase = "done"  # FanOutFailed: the execution fails
+                self._end(ex, "FAILED")  # FanOutFailed: the execution fails
                 return
             ex.phase, ex.tries = "failed", 0
             ex.error = {"Error": "States.TaskFailed", "Cause": json.dumps({"errorMessage": str(e)})}
@@ -587,8 +588,20 @@ class World:
         ex.tries = 0
         if ex.phase == "chunks":
             ex.todo.pop(0)
-        elif ex.phase in ("settle", "failed"):
-            ex.phase = "done"
+        elif ex.phase == "settle":
+            self._end(ex, "SUCCEEDED")
+        elif ex.phase == "failed":
+            ex.recorded = True
+            self._end(ex, "FAILED")  # the Failed state goes on to FanOutFailed
+
+    def _end(self, ex: Execution, status: str) -> None:
+        """The execution is over: Step Functions says so to DescribeExecution."""
+        from moto.stepfunctions.models import stepfunctions_backends
+
+        ex.phase = "done"
+        machine = stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.state_machine)
+        (execution,) = [e for e in machine.executions if e.name == ex.name]
+        execution.status = status
 
     # -- time -------------------------------------------------------------------------------
 

@@ -76,28 +76,30 @@ def read_credentials(path: Path) -> dict[str, str]:
 
 
 def _interrupt(args: argparse.Namespace) -> int:
-    """Ask a running local stack to reclaim the Spot instance under a job."""
-    import json
-    import urllib.error
-    import urllib.request
+    """Ask a running local stack to reclaim the Spot instance under a job (signed with
+    the caller's AWS credentials, as a Batch call)."""
+    import botocore.exceptions
+
+    from .client import BatchplaneClient, BatchplaneError
+    from .local.stack import DEFAULT_ACCESS_KEY
 
     endpoint = args.endpoint or (f"http://127.0.0.1:{args.port}" if args.port else None)
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
-    request = urllib.request.Request(
-        f"{endpoint.rstrip('/')}/_batchplane/interrupt", method="POST",
-        data=json.dumps({"jobId": args.job_id}).encode(), headers={"Content-Type": "application/json"},
-    )
+    client = BatchplaneClient(endpoint)
+    if client.session.get_credentials() is None:
+        # None configured: the key a stack takes unless it was given others (the quick start's).
+        client.session.set_credentials(DEFAULT_ACCESS_KEY, DEFAULT_ACCESS_KEY)
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            print(f"interrupted instance {json.load(resp)['instanceId']} running job {args.job_id}")
-            return 0
-    except urllib.error.HTTPError as e:
-        print(f"error: {json.load(e).get('message')}", file=sys.stderr)
+        answer = client.post("/_batchplane/interrupt", {"jobId": args.job_id})
+    except BatchplaneError as e:
+        print(f"error: {e.message or e.code}", file=sys.stderr)
         return 1
-    except urllib.error.URLError as e:
-        print(f"error: no local stack answers at {endpoint} ({e.reason}): start one with "
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as e:
+        print(f"error: no local stack answers at {endpoint} ({e}): start one with "
               "`batchplane local up`, or name it with --endpoint, --port or AWS_ENDPOINT_URL", file=sys.stderr)
         return 1
+    print(f"interrupted instance {answer['instanceId']} running job {args.job_id}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -589,8 +589,8 @@ def _command(fn: Callable[[argparse.Namespace, Clients], int]) -> Callable[[argp
             error = e.response.get("Error", {})
             message = f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
         except NoCredentialsError:
-            message = ("no AWS credentials: configure them as for the AWS CLI (local mode takes any, "
-                       "e.g. AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local)")
+            message = ("no AWS credentials: configure them as for the AWS CLI (a local stack takes "
+                       "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local unless given other keys)")
         except EndpointConnectionError as e:
             message = f"{e}: is that the endpoint? (`batchplane local up` starts one on this machine)"
         except BotoCoreError as e:  # an unknown profile, a bad parameter ...

@@ -42,9 +42,13 @@ class BatchplaneClient:
         self.http = URLLib3Session()
 
     def call(self, operation: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.post(f"/v1/batchplane/{operation}", body)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST ``body`` to ``path`` of the endpoint, signed for the service batch."""
         request = AWSRequest(
             method="POST",
-            url=f"{self.endpoint}/v1/batchplane/{operation}",
+            url=f"{self.endpoint}{path}",
             data=json.dumps(body or {}).encode(),
             headers={"Content-Type": "application/json"},
         )

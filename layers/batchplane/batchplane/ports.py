@@ -72,9 +72,11 @@ class ComputeProvisioner(Protocol):
 class Workflows(Protocol):
     """Starts the Step Functions workflows that fan work out over an array's children."""
 
-    def start_array(self, parent_id: str, action: str, size: int) -> None:
+    def start_array(self, parent_id: str, action: str, size: int, *, restart: bool = False) -> None:
         """Run ``action`` (materialize, cancel, terminate) over every child of the array, in
-        parallel chunks. Idempotent per (parent, action)."""
+        parallel chunks. Idempotent per (parent, action) while a run of it is going on;
+        ``restart``: start it again if its runs all ended (the parent still waits, so the
+        last one ended without recording its outcome)."""
         ...
 
 

@@ -54,10 +54,10 @@ READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
 MAX_FRONT_BODY = 1 << 30  # bytes of one request through the front port (S3 puts included)
 _METHODS = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
 _EMULATOR_CONTROL = "/moto-api"  # moto's own API: dump or reset every backend
-# EventBridge sources whose events batchplane's functions act on as the stack's own: an ECS
-# task's state (ends an attempt), an EC2 Spot warning (stops the attempts on an instance).
-# AWS keeps every aws.* source to its services (NotAuthorizedForSourceException).
-_RESERVED_SOURCES = ("aws.ecs", "aws.ec2")
+# AWS keeps every aws.* source of EventBridge to its services (NotAuthorizedForSourceException),
+# and batchplane's functions act on them as the stack's own: an ECS task's state ends an
+# attempt, an EC2 Spot warning stops the attempts on an instance, an S3 upload fires a trigger.
+_RESERVED_SOURCES = ("aws.",)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate"}
 
@@ -95,6 +95,7 @@ class LocalStack:
         self.credentials = dict(credentials) if credentials is not None else None
         self.any_credentials = any_credentials
         self.keys: dict[str, str] = {}
+        self.job_access_key = ""
         self.dashboard: Dashboard | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -159,6 +160,7 @@ class LocalStack:
         self.internal = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, host, port, internal=True))
         self.internal.daemon_threads = True
         job_key, job_secret = self._job_key()
+        self.job_access_key = job_key
         self.keys = self._known_keys()
         self.keys[job_key] = job_secret
         # The dashboard reads the API through this port like any client, with a key of its own.
@@ -396,6 +398,7 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
         # Headers and body go out in two writes; without TCP_NODELAY the second waits on
         # the client's delayed ACK (~40 ms a request).
         disable_nagle_algorithm = True
+        signer: str | None = None  # the access key of the request in hand, once authenticated
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("front: " + format, *args)
@@ -459,7 +462,7 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             region, service = scope.groups() if scope else (None, None)
             path = urlsplit(self.path).path
             batch_path = path == "/v1" or path.startswith("/v1/")
-            if service is None and self.path.startswith("/_batchplane/"):
+            if self.path.startswith("/_batchplane/"):
                 self._local_control(body)
             elif service is None and not internal and (path == DASHBOARD or path.startswith(DASHBOARD + "/")):
                 assert stack.dashboard is not None
@@ -497,9 +500,9 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
 
         def _authenticated(self, body: bytes) -> bool:
             """Whether the Batch request is signed by a key the stack knows; if not, AWS's
-            403 has been answered."""
+            403 has been answered. ``signer``: the key that signed it (None: any is taken)."""
             try:
-                stack.authenticate(self.command, self.path, self.headers.items(), body)
+                self.signer = stack.authenticate(self.command, self.path, self.headers.items(), body)
             except sigv4.Refusal as e:
                 data = json.dumps({"__type": e.code, "message": e.message}).encode()
                 self._reply(403, {"Content-Type": "application/json", "x-amzn-errortype": e.code}, data)
@@ -529,7 +532,14 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             self._reply(200, headers, data)
 
         def _local_control(self, body: bytes) -> None:
-            """Local-only operations (not part of any AWS API): POST /_batchplane/interrupt."""
+            """Local-only operations (not part of any AWS API): POST /_batchplane/interrupt.
+            Signed as a Batch request, by a user's key: a job (which holds the jobs' key)
+            must not reclaim the instance under another job."""
+            if not internal and not self._authenticated(body):
+                return
+            if not internal and self.signer == stack.job_access_key:
+                self._refuse("Jobs cannot interrupt instances: sign the request with a user's key.")
+                return
             try:
                 request = json.loads(body or b"{}")
                 if self.path != "/_batchplane/interrupt" or self.command != "POST":

@@ -252,9 +252,9 @@ class Scheduler:
             if fanout.endswith(":done") and self.arrays is not None:
                 self.arrays.settle(job_id)
             elif fanout:
-                # Its StartExecution may have failed after the mark was saved: nothing
-                # else starts it again (the same name and input make this a no-op for a
-                # running execution).
+                # Its StartExecution may have failed after the mark was saved, or its
+                # execution ended without recording on the parent (the Failed step ran
+                # out of retries): nothing else starts it again. A running one is left.
                 self._restart_fanout(item)
             elif not int(item.extra.get("waiting", 0)):
                 self.dependencies.ready(job_id)
@@ -293,7 +293,7 @@ class Scheduler:
         if not action or action.endswith(":done") or workflows is None:
             return
         log.warning("restarting the %s fan-out of array %s", action, item.doc["jobId"])
-        workflows.start_array(item.doc["jobId"], action, item.doc["arrayProperties"]["size"])
+        workflows.start_array(item.doc["jobId"], action, item.doc["arrayProperties"]["size"], restart=True)
 
     def _reconcile(self, items: list[Item]) -> None:
         """Apply what the tasks of these attempts say now, for the state changes whose
