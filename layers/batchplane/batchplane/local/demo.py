@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-# Each child: darts seeded by its index, partial result to s3://$BUCKET/partials/<index>.json
+# Each child: darts seeded by its index, partial result to s3://$BUCKET/partials/<index>.json.
+# A job submitted alone has no array index: it is the one shard, index 0.
 WORKER = """
 import json, os, random, boto3
-index = int(os.environ['AWS_BATCH_JOB_ARRAY_INDEX'])
+index = int(os.environ.get('AWS_BATCH_JOB_ARRAY_INDEX', '0'))
 n = int(os.environ['SAMPLES'])
 rng = random.Random(index)
 hits = sum(rng.random() ** 2 + rng.random() ** 2 <= 1 for _ in range(n))
