@@ -7,7 +7,7 @@ submitted.
 - By one status (no filters): AWS documents no order; batchplane lists in dispatch order
   (retried RUNNABLE jobs first, then oldest first).
 - Array children (arrayJobId): by index.
-- multiNodeJobId: batchplane runs no multi-node jobs, so it is refused.
+- multiNodeJobId of a job that is not a multi-node parallel job is refused (tests/e2e/test_multinode.py lists nodes).
 """
 
 from __future__ import annotations
@@ -164,5 +164,5 @@ def test_array_children_list_by_index(batch: Any, env: Env, held: dict[str, Any]
     wait_done(batch, parent, timeout=30)
 
 
-def test_multi_node_listing_is_refused(batch: Any) -> None:
+def test_multi_node_listing_of_an_unknown_job_is_refused(batch: Any) -> None:
     client_error(batch.list_jobs, "multi-node", multiNodeJobId="some-job")

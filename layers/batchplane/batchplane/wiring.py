@@ -13,6 +13,7 @@ from .service.arrays import Arrays
 from .service.attempts import Attempts
 from .service.dependencies import Dependencies
 from .service.jobs import Jobs
+from .service.nodes import Nodes
 from .service.provisioning import SCALE_IN_AFTER_SECONDS, Provisioning
 from .service.reactions import Reactions
 from .service.resources import Resources
@@ -77,7 +78,8 @@ def services() -> Services:
             store = _store or DynamoStore(aws.client("dynamodb"), settings().table_name)
             launcher, provisioner = _compute(settings().launcher)
             workflows = _workflows()
-            dependencies = Dependencies(store, workflows)
+            multinode = Nodes(store, launcher)
+            dependencies = Dependencies(store, workflows, multinode)
             arrays = Arrays(store, dependencies, launcher)
             _services = Services(
                 store=store,
@@ -86,7 +88,7 @@ def services() -> Services:
                 scheduler=Scheduler(store, launcher, dependencies, arrays),
                 attempts=Attempts(store),
                 arrays=arrays,
-                reactions=Reactions(dependencies, arrays),
+                reactions=Reactions(dependencies, arrays, multinode),
             )
         return _services
 

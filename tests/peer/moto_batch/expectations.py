@@ -73,6 +73,10 @@ MOTO_ONLY: dict[str, str] = {
     "test_batch_jobs.py::test_cancel_running_job":
         "(requires_docker) expects a SUCCEEDED job without statusReason: AWS reports the ECS task's stop "
         "reason there, 'Essential container in task exited' (API_JobDetail statusReason)",
+    "test_batch_jobs.py::test_submit_job_multinode":
+        "(requires_docker) expects both nodes' output in one log stream: each node of a multi-node parallel "
+        "job is a job of its own, <jobId>#<index>, whose attempts have their own log streams (API_NodeDetails; "
+        "User Guide, Multi-node parallel jobs)",
     "test_batch_jobs.py::test_terminate_job": "(requires_docker) " + _STREAM,
     "test_batch_jobs.py::test_dependencies": "(requires_docker) " + _STREAM,
     "test_batch_jobs.py::test_container_overrides":
@@ -102,8 +106,6 @@ NOT_SUPPORTED: dict[str, str] = {
     "test_batch_eks.py::test_submit_eks_job_without_override": _EKS,
     "test_batch_eks.py::test_eks_job_definition_validation_missing_containers": _EKS,
     "test_batch_eks.py::test_eks_job_definition_defaults": _EKS,
-    "test_batch_jobs.py::test_submit_job_multinode":
-        "(requires_docker) multi-node parallel jobs: batchplane refuses to submit them (ClientException)",
 }
 
 # Where batchplane is short of AWS Batch and the fix lies outside its domain rules (see

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,11 @@ class EcsLauncher:
         jd = job["jobDefinition"].rsplit("/", 1)[-1]  # name:revision
         name, revision = jd.split(":")
         family = f"batchplane-{name}-{revision}{'-fargate' if fargate else ''}"
+        node = "nodeDetails" in job
+        if node:
+            # Each node range of a multinode definition may have its own image; nodes
+            # take awsvpc, so that each has the private address the others reach it at.
+            family += "-node-" + hashlib.sha256(job["container"]["image"].encode()).hexdigest()[:12]
         if family in self._families:
             return self._families[family]
         container = job["container"]
@@ -67,6 +73,8 @@ class EcsLauncher:
         for role, key in (("jobRoleArn", "taskRoleArn"), ("executionRoleArn", "executionRoleArn")):
             if container.get(role):
                 definition[key] = container[role]
+        if node:
+            definition["networkMode"] = "awsvpc"
         if fargate:
             definition.update(
                 requiresCompatibilities=["FARGATE"],
@@ -111,6 +119,15 @@ class EcsLauncher:
             "clientToken": f"{job['jobId']}-{request.run}",
             "count": 1,
         }
+        if "nodeDetails" in job:
+            # A multi-node parallel job's nodes: one per container instance, each its own ENI.
+            kwargs["placementConstraints"] = [{"type": "distinctInstance"}]
+            kwargs["networkConfiguration"] = {
+                "awsvpcConfiguration": {
+                    "subnets": resources.get("subnets", []),
+                    "securityGroups": resources.get("securityGroupIds", []),
+                }
+            }
         if fargate:
             kwargs["capacityProviderStrategy"] = [{"capacityProvider": resources["type"], "weight": 1}]
             kwargs["networkConfiguration"] = {

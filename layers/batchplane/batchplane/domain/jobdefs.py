@@ -16,6 +16,10 @@ _EXIT_CODE = re.compile(r"[0-9]*\*?")
 _REASON = re.compile(r"[A-Za-z0-9 \t.:_\-/()]*\*?")
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+# The most vCPUs, MiB or GPUs a resourceRequirement may ask: what the API's integer vcpus
+# and memory take (32-bit). "9" * 400 is a plain decimal too, and float() makes it inf,
+# on which the scheduler's arithmetic fails for every job of the queue.
+MAX_RESOURCE = 2**31 - 1
 
 # Fargate's fixed vCPU -> memory (MiB) combinations, as botocore's ResourceRequirement documents them.
 FARGATE_MEMORY: dict[str, list[int]] = {
@@ -114,6 +118,9 @@ def resource_requirements(value: Any, what: str) -> list[dict[str, str]]:
         if number <= 0 or (kind != "VCPU" and not raw.isdigit()):
             hint = "a positive number such as '1' or '0.5'" if kind == "VCPU" else "a positive integer"
             raise ClientException(f"{what} {kind} value must be {hint}; got {raw!r}.")
+        if number > MAX_RESOURCE:
+            got = repr(raw) if len(raw) <= 24 else f"a number of {len(raw):,} characters"
+            raise ClientException(f"{what} {kind} value must be at most {MAX_RESOURCE}; got {got}.")
         out.append({"type": kind, "value": raw})
     return out
 
@@ -144,6 +151,20 @@ def environment(value: Any, what: str) -> list[dict[str, str]]:
     return [dict(v) for v in value]
 
 
+def container_overrides(overrides: Any, what: str) -> dict[str, Any]:
+    """A containerOverrides object (of SubmitJob, or of a node range), checked."""
+    overrides = overrides or {}
+    if not isinstance(overrides, dict):
+        raise ClientException(f"{what} must be an object.")
+    checks.arguments(overrides.get("command"), f"{what}.command")
+    environment(overrides.get("environment"), f"{what}.environment")
+    resource_requirements(overrides.get("resourceRequirements"), f"{what}.resourceRequirements")
+    for legacy in ("vcpus", "memory"):
+        if legacy in overrides:
+            checks.int_range(overrides[legacy], 1, None, f"{what}.{legacy}")
+    return overrides
+
+
 def requirements(container: dict[str, Any]) -> dict[str, float]:
     """vCPU, memory (MiB) and GPUs one attempt needs, from resourceRequirements or the
     deprecated vcpus/memory."""
@@ -163,7 +184,8 @@ def parameters(value: Any) -> dict[str, str]:
     return params
 
 
-def _container(value: Any, platforms: list[str]) -> dict[str, Any]:
+def container_properties(value: Any, platforms: list[str]) -> dict[str, Any]:
+    """containerProperties (of a container job definition, or a node range's container), checked."""
     if not isinstance(value, dict):
         raise ClientException("containerProperties is required for a container job definition.")
     props = copy.deepcopy(value)
@@ -264,16 +286,16 @@ def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]
     if "propagateTags" in request:
         doc["propagateTags"] = bool(request["propagateTags"])
     if kind == "container":
-        doc["containerProperties"] = _container(request.get("containerProperties"), platforms)
+        doc["containerProperties"] = container_properties(request.get("containerProperties"), platforms)
     else:
         if "FARGATE" in platforms:
             raise ClientException(
                 "platformCapabilities FARGATE is not available to multinode job definitions: "
                 "multi-node parallel jobs cannot run on Fargate."
             )
-        if not isinstance(request.get("nodeProperties"), dict):
-            raise ClientException("nodeProperties is required for a multinode job definition.")
-        doc["nodeProperties"] = copy.deepcopy(request["nodeProperties"])
+        from .nodes import node_properties
+
+        doc["nodeProperties"] = node_properties(request.get("nodeProperties"))
     if "schedulingPriority" in request:
         doc["schedulingPriority"] = checks.int_range(
             request["schedulingPriority"], 0, 9999, "schedulingPriority"

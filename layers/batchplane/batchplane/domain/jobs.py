@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ..errors import ClientException
-from . import checks, jobdefs
+from . import checks, jobdefs, nodes
 
 SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED = (
     "SUBMITTED",
@@ -87,17 +87,7 @@ def validate_submit(request: dict[str, Any]) -> None:
     jobdefs.parameters(request.get("parameters"))
     if "schedulingPriorityOverride" in request:
         checks.int_range(request["schedulingPriorityOverride"], 0, 9999, "schedulingPriorityOverride")
-    overrides = request.get("containerOverrides") or {}
-    if not isinstance(overrides, dict):
-        raise ClientException("containerOverrides must be an object.")
-    checks.arguments(overrides.get("command"), "containerOverrides.command")
-    jobdefs.environment(overrides.get("environment"), "containerOverrides.environment")
-    jobdefs.resource_requirements(
-        overrides.get("resourceRequirements"), "containerOverrides.resourceRequirements"
-    )
-    for legacy in ("vcpus", "memory"):
-        if legacy in overrides:
-            checks.int_range(overrides[legacy], 1, None, f"containerOverrides.{legacy}")
+    jobdefs.container_overrides(request.get("containerOverrides"), "containerOverrides")
     jobdefs.retry_strategy(request.get("retryStrategy"))
     jobdefs.timeout(request.get("timeout"))
     checks.tags(request.get("tags"))
@@ -275,6 +265,9 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         out["container"] = container
     if "arrayProperties" in doc:
         out["arrayProperties"] = {k: v for k, v in doc["arrayProperties"].items() if k in ("size", "index")}
+    node = nodes.summary(doc)
+    if node is not None:
+        out["nodeProperties"] = node
     return out
 
 

@@ -110,6 +110,7 @@ class Candidate:
     priority: int = 0  # schedulingPriority (fair-share queues)
     memory_mib: int = 0
     gpus: int = 0
+    environment: str | None = None  # the only compute environment it may run on (a node's)
 
     @property
     def shape(self) -> Shape:
@@ -147,7 +148,8 @@ def plan(
 
 
 def _place(job: Candidate, ces: list[Environment], out: Plan) -> bool:
-    usable = [ce for ce in ces if ce.enabled and ce.platform == job.platform]
+    usable = [ce for ce in ces if ce.enabled and ce.platform == job.platform
+              and job.environment in (None, ce.name)]
     target = next((ce for ce in usable if ce.fits(job.mvcpus) and ce.could_ever_fit(job)), None)
     if target is not None:
         target.used_mvcpus += job.mvcpus

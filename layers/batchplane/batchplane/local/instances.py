@@ -9,6 +9,10 @@ maxvCpus by less than one instance); idle instances make way for one of another 
 When nothing has room the attempt gets no instance, as RunTask answers when the cluster
 is full. Other environments (Fargate, UNMANAGED) get one host each without a shape.
 
+A node of a multi-node parallel job takes an instance of its own (``exclusive``), and
+each instance has its own loopback address (127.0.0.x), its private IPv4 address: nodes
+that rendezvous over IP really talk to each other.
+
 Not thread-safe: the launcher holds its lock around every call.
 """
 
@@ -26,8 +30,12 @@ class VirtualInstance:
     instance_id: str
     type: capacity.InstanceType | None  # None: a host without a shape (Fargate, UNMANAGED)
     tasks: dict[str, capacity.Shape] = field(default_factory=dict)  # task ARN -> what it holds
+    address: str = "127.0.0.1"
+    exclusive: bool = False  # a node of a multi-node parallel job holds it alone
 
     def has_room(self, shape: capacity.Shape) -> bool:
+        if self.exclusive:
+            return False
         if self.type is None:
             return True
         used = list(self.tasks.values())
@@ -40,19 +48,28 @@ class VirtualFleet:
     def __init__(self, catalog: capacity.Catalog | None = None) -> None:
         self.catalog = catalog or capacity.default_catalog()
         self.instances: dict[str, list[VirtualInstance]] = {}  # environment name -> instances
+        self._next_address = 2  # 127.0.0.2 on: 127.0.0.1 stays the machine's own
 
-    def place(self, ce: dict[str, Any], task_arn: str, shape: capacity.Shape) -> VirtualInstance | None:
-        """The instance the task runs on, or None when the environment has no room."""
+    def place(self, ce: dict[str, Any], task_arn: str, shape: capacity.Shape, *,
+              exclusive: bool = False) -> VirtualInstance | None:
+        """The instance the task runs on, or None when the environment has no room.
+        ``exclusive``: an instance with no other task, which takes no other while it runs."""
         fleet = self.instances.setdefault(ce["computeEnvironmentName"], [])
         types = capacity.instance_types(ce, self.catalog)
+        target: VirtualInstance | None
         if types is None:
-            if not fleet:
-                fleet.append(VirtualInstance(_instance_id(), None))
-            target: VirtualInstance | None = fleet[0]
+            target = next((i for i in fleet if not i.exclusive and (not exclusive or not i.tasks)), None)
+            if target is None:
+                target = self._new(None)
+                fleet.append(target)
+        elif exclusive:
+            target = next((i for i in fleet if not i.tasks and i.has_room(shape)), None) or \
+                self._launch(ce, fleet, types, shape)
         else:
             target = next((i for i in fleet if i.has_room(shape)), None) or self._launch(ce, fleet, types, shape)
         if target is not None:
             target.tasks[task_arn] = shape
+            target.exclusive = exclusive
         return target
 
     def adopt(self, ce: dict[str, Any], task_arn: str, shape: capacity.Shape, instance_id: str,
@@ -63,7 +80,7 @@ class VirtualFleet:
         fleet = self.instances.setdefault(ce["computeEnvironmentName"], [])
         instance = next((i for i in fleet if i.instance_id == instance_id), None)
         if instance is None:
-            instance = VirtualInstance(instance_id, self.catalog.types.get(type_name) if type_name else None)
+            instance = self._new(self.catalog.types.get(type_name) if type_name else None, instance_id)
             fleet.append(instance)
         instance.tasks[task_arn] = shape
         return instance
@@ -71,7 +88,8 @@ class VirtualFleet:
     def release(self, task_arn: str) -> None:
         for fleet in self.instances.values():
             for instance in fleet:
-                instance.tasks.pop(task_arn, None)
+                if instance.tasks.pop(task_arn, None) is not None and not instance.tasks:
+                    instance.exclusive = False
 
     def remove(self, instance_id: str) -> None:
         """The instance is gone (a Spot reclaim): later attempts land elsewhere."""
@@ -88,9 +106,16 @@ class VirtualFleet:
         fleet[:] = [i for i in fleet if i.tasks]  # idle instances scale in to make way
         if sum(i.type.vcpus for i in fleet if i.type) >= ceiling:
             return None
-        instance = VirtualInstance(_instance_id(), ranked[0])
+        instance = self._new(ranked[0])
         fleet.append(instance)
         return instance
+
+    def _new(self, type_: capacity.InstanceType | None, instance_id: str | None = None) -> VirtualInstance:
+        """An instance with the next loopback address (127.0.0.2 to 127.255.255.254)."""
+        n = self._next_address
+        self._next_address = n + 1 if n % 256 != 254 else n + 3  # no .255 or .0 hosts
+        return VirtualInstance(instance_id or _instance_id(), type_,
+                               address=f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}")
 
 
 def _instance_id() -> str:

@@ -150,6 +150,7 @@ class _Task:
         self.reported = threading.Event()  # its STOPPED event has been published
         self.instance = ""
         self.instance_type: str | None = None
+        self.address = "127.0.0.1"  # its instance's private IPv4 address
         self.detail: dict[str, Any] | None = None  # of the last event it reported
 
 
@@ -199,12 +200,15 @@ class LocalProcessLauncher:
             s = settings()
             arn = f"arn:aws:ecs:{s.region}:{s.account_id}:task/{ce}/{task_id}"
             task = _Task(arn, request, _now())
-            instance = self.fleet.place(request.compute_environment, arn, capacity.Shape.of(request.job["container"]))
+            # A node of a multi-node parallel job runs alone on its instance, as on AWS.
+            instance = self.fleet.place(request.compute_environment, arn, capacity.Shape.of(request.job["container"]),
+                                        exclusive="nodeDetails" in request.job)
             if instance is None:
                 raise CapacityUnavailable(f"no instance of compute environment {ce} has room for the task, "
                                           "and it has maxvCpus of instances already")
             task.instance = instance.instance_id
             task.instance_type = instance.type.name if instance.type else None
+            task.address = instance.address
             if self.state_dir is not None:
                 task.dir = self.state_dir / task_id
             self._tasks[arn] = task
@@ -290,7 +294,8 @@ class LocalProcessLauncher:
             "LogDriver": "awslogs",
             "LogOptions": {"awslogs-group": LOG_GROUP, "awslogs-region": s.region, "awslogs-stream": stream},
             "ContainerARN": f"arn:aws:ecs:{s.region}:{s.account_id}:container/{task_id}",
-            "Networks": [{"NetworkMode": "host", "IPv4Addresses": ["127.0.0.1"]}],
+            "Networks": [{"NetworkMode": "awsvpc" if "nodeDetails" in job else "host",
+                          "IPv4Addresses": [task.address]}],
         }
         return {
             "Cluster": cluster,
@@ -523,6 +528,15 @@ class LocalProcessLauncher:
             },
         }
 
+    @staticmethod
+    def _network(task: _Task) -> dict[str, Any]:
+        """A node's container's network interface, as an awsvpc task's ECS event has it:
+        its instance's address (the other nodes find the main node there)."""
+        if "nodeDetails" not in task.request.job:
+            return {}
+        return {"networkInterfaces": [{"attachmentId": f"eni-attachment-{task.arn.rsplit('/', 1)[-1][:12]}",
+                                       "privateIpv4Address": task.address}]}
+
     def _stream(self, task: _Task) -> _LogStream:
         stream = _LogStream(self.logs, log_stream_name(task.request.job["jobDefinition"], task.arn))
         stream.create()
@@ -562,7 +576,8 @@ class LocalProcessLauncher:
         if self._closing or task.stop_reason:  # stopped while it was starting
             self._terminate(task, grace=SHUTDOWN_GRACE_SECONDS if self._closing else None)
         stream = self._stream(task)
-        self._report(task, "RUNNING", startedAt=_iso(task.started), createdAt=_iso(task.started))
+        self._report(task, "RUNNING", startedAt=_iso(task.started), createdAt=_iso(task.started),
+                     containers=[{"name": CONTAINER, "lastStatus": "RUNNING", **self._network(task)}])
         timer = self._arm_timeout(task)
         reader = threading.Thread(target=self._pump, args=(task, stream), name=f"logs-{task.arn[-8:]}",
                                   daemon=True)
@@ -701,7 +716,7 @@ class LocalProcessLauncher:
     def _stopped(self, task: _Task, *, stop_code: str, exit_code: int | None,
                  reason: str | None, stopped_reason: str | None = None, timed_out: bool = False) -> None:
         reason = _printable(reason) if reason else None
-        container: dict[str, Any] = {"name": CONTAINER, "lastStatus": "STOPPED"}
+        container: dict[str, Any] = {"name": CONTAINER, "lastStatus": "STOPPED", **self._network(task)}
         if exit_code is not None:
             container["exitCode"] = exit_code
         if reason:

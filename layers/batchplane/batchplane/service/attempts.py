@@ -24,9 +24,12 @@ class Attempts:
         self.resources = Resources(store)
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
-                     started_at: int, container_instance: str | None = None, item: Item | None = None) -> None:
+                     started_at: int, container_instance: str | None = None, item: Item | None = None,
+                     network_interfaces: list[dict[str, str]] | None = None) -> None:
         """STARTING -> RUNNING when the attempt's task reports it runs. ``item`` is the job
-        as the caller just read it (saves a read); after a conflict it is read again."""
+        as the caller just read it (saves a read); after a conflict it is read again.
+        ``network_interfaces``: the task's (a multi-node parallel job's nodes find their
+        main node at its address)."""
         while True:
             item = item or self.jobs.get(job_id)
             if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
@@ -39,6 +42,8 @@ class Attempts:
                 doc["container"]["logStreamName"] = log_stream
             if container_instance:
                 doc["container"]["containerInstanceArn"] = container_instance
+            if network_interfaces:
+                doc["container"]["networkInterfaces"] = network_interfaces
             try:
                 self.jobs.save(item)
                 return
@@ -90,6 +95,8 @@ class Attempts:
                 status_reason, retryable = doc.get("statusReason") or status_reason, False
             elif stopping:
                 status_reason, retryable = stopping["reason"], stopping["retryable"]
+            if "nodeDetails" in doc:
+                item.extra["retryable"] = retryable  # the parent decides on a retry (service.nodes)
             if stopping.get("requeue") and not doc.get("isTerminated"):
                 rules.requeue(doc, status_reason)
                 status = rules.RUNNABLE

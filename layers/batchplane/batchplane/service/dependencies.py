@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..domain import arrays
+from ..domain import arrays, nodes
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import Workflows
@@ -21,15 +21,19 @@ from ..store import DynamoStore
 from ..store.dependencies import DependencyEdges
 from ..store.jobs import JobStore
 
+if TYPE_CHECKING:
+    from .nodes import Nodes
+
 log = logging.getLogger(__name__)
 
 
 class Dependencies:
-    def __init__(self, store: DynamoStore, workflows: Workflows | None) -> None:
+    def __init__(self, store: DynamoStore, workflows: Workflows | None, multinode: Nodes | None = None) -> None:
         self.store = store
         self.jobs = JobStore(store)
         self.edges = DependencyEdges(store)
         self.workflows = workflows
+        self.multinode = multinode  # a multi-node parallel job's nodes are made when it no longer waits
 
     # -- admission ----------------------------------------------------------------------
 
@@ -41,7 +45,7 @@ class Dependencies:
             return False
         deps = arrays.parent_dependencies(item.doc)
         item.extra["waiting"] = len(deps)
-        target = rules.PENDING if deps or _is_parent(item.doc) else rules.RUNNABLE
+        target = rules.PENDING if deps or _is_parent(item.doc) or nodes.is_parent(item.doc) else rules.RUNNABLE
         rules.move(item.doc, target)
         try:
             self.jobs.save(item)
@@ -77,12 +81,17 @@ class Dependencies:
         return runnable
 
     def ready(self, job_id: str) -> bool:
-        """A PENDING job no longer waits: an array fans out its children, others run.
-        True when the job became RUNNABLE."""
+        """A PENDING job no longer waits: an array fans out its children, a multi-node
+        parallel job makes its nodes, others run. True when a job became RUNNABLE."""
         while True:
             item = self.jobs.get(job_id)
             if item is None or item.doc["status"] != rules.PENDING or item.extra.get("waiting", 0) > 0:
                 return False
+            if nodes.is_node(item.doc):
+                return False  # released by its main node (service.nodes), not by dependencies
+            if nodes.is_parent(item.doc):
+                assert self.multinode is not None, "multi-node parallel jobs need service.nodes"
+                return self.multinode.start(job_id)
             if _is_parent(item.doc):
                 if item.extra.get("fanout"):
                     return False

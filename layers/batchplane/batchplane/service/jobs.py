@@ -13,7 +13,7 @@ from typing import Any
 from .. import arns
 from ..clock import now_ms
 from ..config import settings
-from ..domain import arrays, checks, compute, roles, tenancy
+from ..domain import arrays, checks, compute, nodes, roles, tenancy
 from ..domain import jobs as rules
 from ..errors import AccessDeniedException, ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
@@ -22,6 +22,7 @@ from ..store.jobs import JobStore, mvcpus
 from ..store.submit_keys import SubmitKeys
 from .arrays import Arrays
 from .dependencies import Dependencies
+from .nodes import Nodes
 from .resources import Resources, _page_size
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class Jobs:
         self.resources = Resources(store)
         self.launcher = launcher  # TerminateJob stops running attempts through it
         self.workflows = workflows  # cancelling an array parent fans out to its children
-        self.arrays = Arrays(store, Dependencies(store, workflows), launcher)
+        self.multinode = Nodes(store, launcher)
+        self.arrays = Arrays(store, Dependencies(store, workflows, self.multinode), launcher)
 
     def get(self, job_id: str) -> Item | None:
         return self.jobs.get(job_id)
@@ -61,17 +63,11 @@ class Jobs:
                 "enable it with UpdateJobQueue state=ENABLED."
             )
         definition = self.resources.job_definition(request["jobDefinition"], active_only=True).doc
-        if definition["type"] != "container":
-            raise ClientException(
-                f"Job definition {definition['jobDefinitionName']} is {definition['type']}: "
-                "batchplane runs container jobs only for now."
-            )
         # A definition registered before the stack's PassableRoles changed.
         roles.check_job_definition(definition, settings().passable_roles)
         self._check_share(request, queue)
         self._check_platform(queue, definition)
-        if request.get("nodeOverrides"):
-            raise ClientException("nodeOverrides is not supported yet: batchplane runs no multi-node jobs.")
+        node_props, node_overrides = self._check_multinode(request, definition)
         size = arrays.array_size(request)
         deps = arrays.dependencies(request, size)
         self._check_dependencies(deps, size, caller)
@@ -81,6 +77,11 @@ class Jobs:
             if earlier is not None:
                 return earlier
         job_id = str(uuid.uuid4())
+        if node_props is not None:
+            # The parent carries its main node's container (it runs nothing itself).
+            main = node_props["mainNode"]
+            definition = {**definition, "containerProperties": nodes.range_container(node_props, main)}
+            request = {**request, "containerOverrides": node_overrides[main]}
         doc = rules.new_job(
             request,
             job_id=job_id,
@@ -93,6 +94,9 @@ class Jobs:
         if size is not None:
             doc["arrayProperties"] = {"size": size}
         item = JobStore.item(doc, queue=queue["jobQueueName"])
+        if node_props is not None:
+            doc["nodeProperties"] = node_props
+            item.extra["nodeOverrides"] = {str(i): o for i, o in enumerate(node_overrides) if o}
         if caller is not None:
             item.extra["owner"] = caller
         if size is not None and not arrays.child_events(queue):
@@ -112,6 +116,27 @@ class Jobs:
         if size is None and not deps:
             self._admit_now(job_id)
         return answer
+
+    @staticmethod
+    def _check_multinode(request: dict[str, Any],
+                         definition: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """A multinode definition's job: its nodeProperties and each node's overrides
+        (None, [] for a container job)."""
+        name = definition["jobDefinitionName"]
+        if definition["type"] != "multinode":
+            if request.get("nodeOverrides"):
+                raise ClientException(
+                    f"nodeOverrides applies to multinode job definitions; {name} is a container job definition: "
+                    "use containerOverrides.")
+            return None, []
+        if request.get("arrayProperties"):
+            raise ClientException(
+                f"Job definition {name} is multinode: a multi-node parallel job cannot be an array job.")
+        if request.get("containerOverrides"):
+            raise ClientException(
+                f"Job definition {name} is multinode: containerOverrides does not apply, use "
+                "nodeOverrides.nodePropertyOverrides with the targetNodes to override.")
+        return nodes.job_node_properties(definition, request.get("nodeOverrides"))
 
     def _admit_now(self, job_id: str) -> None:
         """SUBMITTED -> RUNNABLE at once for a job that waits for nothing, rather than when
@@ -191,11 +216,11 @@ class Jobs:
             raise ClientException(f"DescribeJobs takes at most {MAX_DESCRIBE} job IDs; got {len(ids)}.")
         wanted = [arns.name_from(i, "job") for i in checks.strings(ids, "jobs")]
         found = {i.doc["jobId"]: i.doc for i in self._visible(self.jobs.get_many(wanted), caller)}
-        return {"jobs": [self.arrays.described(found[j]) for j in dict.fromkeys(wanted) if j in found]}
+        return {"jobs": [_shown(self.arrays.described(found[j])) for j in dict.fromkeys(wanted) if j in found]}
 
     def list(self, request: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
         if request.get("multiNodeJobId"):
-            raise ClientException("multiNodeJobId: batchplane runs no multi-node jobs yet.")
+            return self._list_nodes(request, caller)
         if request.get("arrayJobId"):
             return self._list_children(request, caller)
         if not request.get("jobQueue"):
@@ -277,6 +302,34 @@ class Jobs:
             out["nextToken"] = str(after)
         return out
 
+    def _list_nodes(self, request: dict[str, Any], caller: str | None) -> dict[str, Any]:
+        """ListJobs multiNodeJobId: the nodes of the job, by node index."""
+        job_id = arns.name_from(checks.strings([request["multiNodeJobId"]], "multiNodeJobId")[0], "job")
+        parent = self.jobs.get(job_id)
+        if parent is not None and not self._visible([parent], caller):
+            parent = None
+        if parent is None or not nodes.is_parent(parent.doc):
+            raise ClientException(f"multiNodeJobId {request['multiNodeJobId']} is not a multi-node parallel job.")
+        limit = _page_size(request.get("maxResults"), 100, 1000)
+        status = request.get("jobStatus")
+        if status is not None:
+            checks.one_of(status, LIST_STATUSES, "jobStatus")
+        filters = _filters(request.get("filters"))
+        token = request.get("nextToken")
+        if token is not None and (not isinstance(token, str) or not token.isdigit()):
+            raise ClientException("The nextToken is not valid: use the value ListJobs returned.")
+        num = parent.doc["nodeProperties"]["numNodes"]
+        start = int(token or 0)
+        ids = [nodes.node_id(job_id, i) for i in range(start, min(num, start + limit))]
+        found = {i.doc["jobId"]: i.doc for i in self.jobs.get_many(ids)}
+        docs = [found[i] for i in ids if i in found]
+        if status is not None and not filters:
+            docs = [d for d in docs if d["status"] == status]
+        out: dict[str, Any] = {"jobSummaryList": [rules.summary(d) for d in docs if _matches(d, filters)]}
+        if start + limit < num:
+            out["nextToken"] = str(start + limit)
+        return out
+
     # -- GetJobQueueSnapshot -----------------------------------------------------------
 
     def snapshot(self, request: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
@@ -345,8 +398,12 @@ class Jobs:
             raise ClientException("reason is required: say why the job is stopped (up to 1024 characters).")
         if len(reason) > rules.MAX_REASON:
             raise ClientException(f"reason must be at most {rules.MAX_REASON} characters; got {len(reason)}.")
+        wanted = arns.name_from(job_id, "job")
+        node = nodes.parent_of(wanted)
+        if node is not None:
+            wanted = node[0]  # a node's job goes as the whole job goes
         while True:
-            item = self.jobs.get(arns.name_from(job_id, "job"))
+            item = self.jobs.get(wanted)
             if item is None:
                 # AWS Batch answers 200 and {} for a job it does not know (aws-cli#2551).
                 return {}
@@ -355,6 +412,12 @@ class Jobs:
                     f"{caller} is not authorized to perform {'TerminateJob' if terminate else 'CancelJob'} on job "
                     f"{job_id}: its job queue {item.extra.get('queue')} keeps each identity's jobs to itself "
                     f"(tag {tenancy.ISOLATION_TAG}={tenancy.BY_IDENTITY}), and another identity submitted it.")
+            if nodes.is_parent(item.doc) and item.extra.get("nodesAttempt"):
+                try:
+                    self.multinode.cancel(item, reason, terminate)
+                except ConflictError:
+                    continue
+                return {}
             if _has_children(item):
                 if not parent_cancel_decision(item.doc, reason, terminate):
                     return {}
@@ -381,6 +444,14 @@ class Jobs:
             if stop_task and self.launcher:
                 self.launcher.stop(stop_task, reason)
             return {}
+
+
+def _shown(doc: dict[str, Any]) -> dict[str, Any]:
+    """A job as DescribeJobs shows it. A multi-node parallel job waits PENDING while its
+    nodes run (it holds no capacity of its own): it shows RUNNING once its main node ran."""
+    if nodes.is_parent(doc) and doc["status"] == rules.PENDING and doc.get("startedAt"):
+        return {**doc, "status": rules.RUNNING}
+    return doc
 
 
 def _has_children(item: Item) -> bool:
@@ -485,7 +556,7 @@ def _matches(doc: dict[str, Any], filters: list[tuple[str, list[str]]]) -> bool:
 
 _BAD_TOKEN = "The nextToken is not valid: use the value ListJobs returned."
 # A position JobStore.newest_first yields: createdAt#jobId.
-_CURSOR = re.compile(r"[0-9]{13}#[0-9A-Za-z:_-]{1,200}")
+_CURSOR = re.compile(r"[0-9]{13}#[0-9A-Za-z:_#-]{1,200}")  # a node's id has a #
 
 
 def _decode_cursor(token: Any) -> str | None:

@@ -9,6 +9,7 @@ from ..store import jobs
 from ..store.resources import is_placement_resource
 from .arrays import Arrays
 from .dependencies import Dependencies
+from .nodes import Nodes
 
 _HOLDING = (rules.STARTING, rules.RUNNING)  # statuses that hold compute capacity
 
@@ -33,9 +34,10 @@ def resource_wakes_scheduler(keys: dict[str, Any]) -> bool:
 
 
 class Reactions:
-    def __init__(self, dependencies: Dependencies, arrays: Arrays) -> None:
+    def __init__(self, dependencies: Dependencies, arrays: Arrays, multinode: Nodes | None = None) -> None:
         self.dependencies = dependencies
         self.arrays = arrays
+        self.multinode = multinode
 
     def job_changed(
         self, new: dict[str, Any], old: dict[str, Any] | None, parents: set[str]
@@ -49,6 +51,10 @@ class Reactions:
         job_id = jobs.job_id(new)
         if status == rules.SUBMITTED and before is None:
             return self.dependencies.admit(job_id)
+        if new.get("mnp") and status != before and self.multinode is not None:
+            # A node of a multi-node parallel job: its main node ran or ended, or a node
+            # of a retried attempt ended.
+            return self.multinode.advance(str(new["mnp"]))
         if status in rules.TERMINAL and before != status:
             runnable = self.dependencies.on_finished(job_id, status)
             if new.get("parent"):

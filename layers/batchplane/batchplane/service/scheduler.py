@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..clock import now_ms
-from ..domain import arrays, capacity, compute, scheduling
+from ..domain import arrays, capacity, compute, nodes, scheduling
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
@@ -128,10 +128,11 @@ class Scheduler:
         now = now_ms()
         items_by_id: dict[str, Item] = {}
         runnable: dict[str, list[scheduling.Candidate]] = {}
+        arns_by_name = {doc["computeEnvironmentName"]: arn for arn, doc in ce_docs.items()}
         for name, items in listed.items():
             ready = [i for i in items if not _held(i, usage, now)]
             items_by_id.update({i.doc["jobId"]: i for i in ready})
-            runnable[name] = [_candidate(i, name) for i in ready]
+            runnable[name] = [_candidate(i, name, arns_by_name) for i in ready]
         result = scheduling.plan(queues, environments, runnable, running)
         waiting: dict[str, bool] = {}
         for victim, preemptor in result.preemptions:
@@ -247,6 +248,14 @@ class Scheduler:
         doc = item.doc
         job_id = doc["jobId"]
         props = doc.get("arrayProperties") or {}
+        multinode = self.dependencies.multinode
+        if nodes.is_parent(doc) and item.extra.get("nodesAttempt") and multinode is not None:
+            multinode.advance(job_id)  # its nodes' records were dropped: do what is due
+            return
+        if nodes.is_node(doc):
+            if multinode is not None:
+                multinode.advance(str(item.extra["mnp"]))  # waits for its main node to run
+            return
         if "size" in props and "index" not in props:  # an array parent
             fanout = str(item.extra.get("fanout") or "")
             if fanout.endswith(":done") and self.arrays is not None:
@@ -285,6 +294,8 @@ class Scheduler:
                         self._relaunch_unrecorded(item, now_ms(), grace_ms=0)
             for item in self.jobs.every(name, rules.PENDING):
                 self._restart_fanout(item)
+                if nodes.is_parent(item.doc) and self.dependencies.multinode is not None:
+                    self.dependencies.multinode.advance(item.doc["jobId"])
         self._reconcile(in_flight)
 
     def _restart_fanout(self, item: Item) -> None:
@@ -443,6 +454,8 @@ class Scheduler:
             compute_environment=ce,
             environment=attempt_environment(doc, item.extra["queue"], ce["computeEnvironmentName"], attempt),
         )
+        if nodes.is_node(doc):
+            request.environment.update(nodes.node_environment(doc, item.extra.get("mainAddress")))
         try:
             task_arn = self._start_task(request)
         except CapacityUnavailable as e:
@@ -572,14 +585,17 @@ def _held(item: Item, usage: dict[str, dict[str, int]], now: int) -> bool:
     return freed <= int(item.extra.get("holdReleases") or 0)
 
 
-def _candidate(item: Item, queue: str) -> scheduling.Candidate:
+def _candidate(item: Item, queue: str, arns_by_name: dict[str, str]) -> scheduling.Candidate:
     doc = item.doc
     shape = capacity.Shape.of(doc["container"])
+    # The nodes of a multi-node parallel job run in its main node's compute environment.
+    pinned = item.extra.get("pinnedCe")
     return scheduling.Candidate(
         job_id=doc["jobId"], queue=queue, mvcpus=shape.mvcpus,
         platform=doc.get("platformCapabilities", ["EC2"])[0], reason=doc.get("statusReason"),
         share=doc.get("shareIdentifier"), priority=int(doc.get("schedulingPriority") or 0),
         memory_mib=shape.memory_mib, gpus=shape.gpus,
+        environment=arns_by_name.get(pinned, pinned) if pinned else None,
     )
 
 

@@ -49,6 +49,16 @@ def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
     return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
 
 
+def _network_interfaces(detail: dict[str, Any]) -> list[dict[str, str]]:
+    """The job's networkInterfaces from the task's container (awsvpc: its ENI)."""
+    for container in detail.get("containers") or []:
+        found = [{k: i[k] for k in ("attachmentId", "privateIpv4Address", "ipv6Address") if i.get(k)}
+                 for i in container.get("networkInterfaces") or [] if isinstance(i, dict)]
+        if found:
+            return found
+    return []
+
+
 def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | None:
     """Apply one ECS Task State Change; returns the job's new status or None if ignored."""
     env = batch_environment(detail)
@@ -66,7 +76,7 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
             job_id, run, task_arn=task_arn, log_stream=stream,
             container_instance=detail.get("containerInstanceArn"),
             started_at=_ms(detail.get("startedAt")) or _ms(detail.get("updatedAt")) or 0,
-            item=item,
+            item=item, network_interfaces=_network_interfaces(detail),
         )
         return rules.RUNNING
     if detail.get("lastStatus") != "STOPPED":
