@@ -1,7 +1,8 @@
 """``python -m bench.fuzz --seeds 5 --per-operation 200``: the fuzzer of tests/fuzz, longer:
 for each seed, ``per-operation`` requests generated from botocore's model for every Batch
 operation plus the raw-HTTP set, against one local stack; then a job must still run.
-Prints requests, statuses, 5xx, hangs and every problem; exits 1 if there was one."""
+Signed with the key the stack is given. Prints requests, how many got past
+authentication, statuses, 5xx, hangs and every problem; exits 1 if there was one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import logging
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,26 +26,33 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     logging.disable(logging.CRITICAL)
     from tests.e2e.support import make_client
-    from tests.fuzz.test_fuzz import fuzz, local_stack, prepare, still_runs_a_job
+    from tests.fuzz.test_fuzz import function_errors, fuzz, local_stack, prepare, scheduling_round, still_runs_a_job
 
-    total, bad, fivexx, hangs = 0, 0, 0, 0
+    total, passed, bad, fivexx, hangs = 0, 0, 0, 0, 0
+    statuses: Counter[int] = Counter()
     started = time.monotonic()
     with local_stack() as stack:
         batch = make_client("batch", stack.endpoint)
         prepare(batch)
         for seed in range(a.first, a.first + a.seeds):
-            t = time.monotonic()
-            sent, problems, statuses = fuzz(stack.endpoint, seed, a.per_operation, a.workers)
-            total += sent
-            bad += len(problems)
-            fivexx += sum(n for s, n in statuses.items() if s >= 500)
-            hangs += statuses.get(0, 0)
-            print(f"seed {seed}: {sent} requests in {time.monotonic() - t:.0f}s, "
-                  f"statuses {dict(sorted(statuses.items()))}, {len(problems)} problems", flush=True)
-            for line in problems[:30]:
+            t, errors = time.monotonic(), function_errors(stack)
+            report = fuzz(stack.endpoint, seed, a.per_operation, a.workers)
+            scheduling_round(stack)
+            failed = +(function_errors(stack) - errors)
+            if failed:
+                report.problems.append(f"functions failed on what the requests left: {dict(failed)}")
+            total += report.sent
+            passed += report.authenticated
+            statuses.update(report.statuses)
+            bad += len(report.problems)
+            fivexx += sum(n for s, n in report.statuses.items() if s >= 500)
+            hangs += report.statuses.get(0, 0)
+            print(f"seed {seed}: {report.summary()} in {time.monotonic() - t:.0f}s", flush=True)
+            for line in report.problems[:30]:
                 print("   ", line[:300])
         after = still_runs_a_job(batch)
-    print(f"\n{total} requests, {fivexx} 5xx, {hangs} hangs, {bad} problems, a job afterwards {after}, "
+    print(f"\n{total} requests, {passed} past authentication, statuses {dict(sorted(statuses.items()))}, "
+          f"{fivexx} 5xx, {hangs} hangs, {bad} problems, a job afterwards {after}, "
           f"{time.monotonic() - started:.0f}s")
     return 0 if not bad and after == "SUCCEEDED" else 1
 

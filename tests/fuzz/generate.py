@@ -13,6 +13,14 @@ For every operation of the model, bodies built from its input shape in several m
 - ``nesting``: structures and lists nested hundreds deep, maps with many keys, unknown
   members.
 
+And ``leaf_requests``: each base with each place set in turn to each extreme of its
+type (10**309, 400 nines, NUL, a lone surrogate, 70,000 characters ...). And
+``mutated_requests``: a request the stack accepts (``BASES``, one for each operation
+that makes or changes something), with one or two places changed: a member replaced by a
+value of the wrong type, at or past its bounds or of odd text, or an optional member the
+base leaves out added. A mode-generated body is mostly refused at its first wrong member;
+a base with one change reaches the checks deep inside it, and the code past them.
+
 Plus raw HTTP (``raw_requests``): bodies that are not JSON or not an object, wrong
 methods, unknown and odd paths, bad headers, bodies of 1 MiB and more.
 
@@ -42,8 +50,78 @@ ODD_STRINGS = [
     "ENABLED", "DISABLED", "RUNNABLE", "VCPU", "MEMORY", "GPU", "0.25", "-1", "1e309", "NaN",
 ]
 HUGE = ["a" * 1025, "é" * 40_000, "x" * 65_536, "y" * (1 << 20)]
-INTS = [0, 1, -1, 2**31 - 1, 2**31, 2**53 + 1, 2**63, 2**64, -(2**64), 10**40]
+# 10**309 is past the largest float (float() of it raises OverflowError).
+INTS = [0, 1, -1, 2**31 - 1, 2**31, 2**53 + 1, 2**63, 2**64, -(2**64), 10**40, 10**309]
 MODES = ("valid", "bounds", "types", "unicode", "nesting")
+# Numbers as strings (resourceRequirements values, shares): past float, and odd spellings.
+NUMERIC = ["9" * 400, "1" + "0" * 309, "0", "00", "0.0000001", "1e3", "1.", ".5", "01", "4294967296", "-1", "inf"]
+
+# Requests the stack accepts ({n}: a name no other request uses), for mutated_requests.
+_CONTAINER = {
+    "image": "busybox", "command": ["echo", "Ref::greeting"], "jobRoleArn": "arn:aws:iam::123456789012:role/job",
+    "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}],
+    "environment": [{"name": "A", "value": "1"}], "mountPoints": [], "volumes": [], "ulimits": [],
+}
+BASES: list[tuple[str, dict[str, Any]]] = [
+    ("SubmitJob", {
+        "jobName": "fz-{n}", "jobQueue": "fz-q", "jobDefinition": "fz-def", "parameters": {"greeting": "hi"},
+        "containerOverrides": {"command": ["echo", "x"], "environment": [{"name": "B", "value": "2"}],
+                               "resourceRequirements": [{"type": "VCPU", "value": "1"}]},
+        "retryStrategy": {"attempts": 2, "evaluateOnExit": [{"onExitCode": "1", "action": "RETRY"}]},
+        "timeout": {"attemptDurationSeconds": 60}, "tags": {"k": "v"}, "propagateTags": True,
+    }),
+    ("SubmitJob", {"jobName": "fz-{n}", "jobQueue": "fz-q", "jobDefinition": "fz-def", "arrayProperties": {"size": 2},
+                   "dependsOn": []}),
+    ("RegisterJobDefinition", {
+        "jobDefinitionName": "fz-{n}", "type": "container", "parameters": {"greeting": "hi"},
+        "containerProperties": _CONTAINER, "retryStrategy": {"attempts": 3}, "timeout": {"attemptDurationSeconds": 120},
+        "tags": {"k": "v"}, "schedulingPriority": 5, "platformCapabilities": ["EC2"],
+    }),
+    ("RegisterJobDefinition", {
+        "jobDefinitionName": "fz-{n}", "type": "container", "platformCapabilities": ["FARGATE"],
+        "containerProperties": {"image": "busybox", "command": ["true"],
+                                "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+                                "resourceRequirements": [{"type": "VCPU", "value": "0.25"},
+                                                         {"type": "MEMORY", "value": "512"}],
+                                "networkConfiguration": {"assignPublicIp": "ENABLED"},
+                                "fargatePlatformConfiguration": {"platformVersion": "LATEST"}},
+    }),
+    ("RegisterJobDefinition", {
+        "jobDefinitionName": "fz-{n}", "type": "multinode",
+        "nodeProperties": {"numNodes": 2, "mainNode": 0,
+                           "nodeRangeProperties": [{"targetNodes": "0:1", "container": _CONTAINER}]},
+    }),
+    ("CreateComputeEnvironment", {
+        "computeEnvironmentName": "fz-{n}", "type": "MANAGED", "state": "DISABLED",
+        "computeResources": {"type": "EC2", "minvCpus": 0, "maxvCpus": 4, "desiredvCpus": 0,
+                             "instanceTypes": ["optimal"], "subnets": ["subnet-12345678"],
+                             "securityGroupIds": ["sg-12345678"],
+                             "instanceRole": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole"},
+        "tags": {"k": "v"},
+    }),
+    ("UpdateComputeEnvironment", {"computeEnvironment": "fz-ce", "state": "DISABLED",
+                                 "computeResources": {"minvCpus": 0, "maxvCpus": 1}}),
+    ("CreateJobQueue", {
+        "jobQueueName": "fz-{n}", "state": "DISABLED", "priority": 1,
+        "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "fz-ce"}], "tags": {"k": "v"},
+    }),
+    ("UpdateJobQueue", {"jobQueue": "fz-q", "state": "ENABLED", "priority": 1,
+                       "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "fz-ce"}]}),
+    ("CreateSchedulingPolicy", {
+        "name": "fz-{n}", "fairsharePolicy": {"shareDecaySeconds": 60, "computeReservation": 10,
+                                              "shareDistribution": [{"shareIdentifier": "a", "weightFactor": 0.5}]},
+        "tags": {"k": "v"},
+    }),
+    ("DescribeJobs", {"jobs": ["00000000-0000-0000-0000-000000000000"]}),
+    ("ListJobs", {"jobQueue": "fz-q", "jobStatus": "RUNNABLE", "maxResults": 10,
+                 "filters": [{"name": "JOB_NAME", "values": ["fz*"]}]}),
+    ("DescribeJobDefinitions", {"jobDefinitionName": "fz-def", "status": "ACTIVE", "maxResults": 10}),
+    ("DescribeJobQueues", {"jobQueues": ["fz-q"], "maxResults": 10}),
+    ("DescribeComputeEnvironments", {"computeEnvironments": ["fz-ce"], "maxResults": 10}),
+    ("GetJobQueueSnapshot", {"jobQueue": "fz-q"}),
+    ("CancelJob", {"jobId": "00000000-0000-0000-0000-000000000000", "reason": "fuzz"}),
+    ("TerminateJob", {"jobId": "00000000-0000-0000-0000-000000000000", "reason": "fuzz"}),
+]
 
 
 class Generator:
@@ -162,6 +240,77 @@ class Generator:
                             body.pop(member, None)
                 yield method, path, {}, _dump(body), f"{name}/{mode}"
 
+    def mutated_requests(self, per_operation: int) -> Iterator[Request]:
+        """Each base, ``per_operation`` times, with one or two places changed."""
+        n = 0
+        for name, base in BASES:
+            op = MODEL.operation_model(name)
+            for i in range(per_operation):
+                n += 1
+                body = json.loads(json.dumps(base).replace("{n}", f"m{self.rng.randrange(10**9)}-{n}"))
+                mode = MODES[1 + i % (len(MODES) - 1)]
+                for _ in range(self.rng.choice([1, 1, 1, 2])):
+                    self.mutate(body, op.input_shape, mode)
+                yield op.http["method"], op.http["requestUri"], {}, _dump(body), f"{name}/mutate-{mode}"
+
+    def leaf_requests(self) -> Iterator[Request]:
+        """Each base with each of its values (and each member it leaves out) set in turn to
+        each of a few extremes of its type: every place meets every extreme once, which
+        random mutations would take very many requests to do."""
+        n = 0
+        for name, base in BASES:
+            op = MODEL.operation_model(name)
+            template = json.dumps(base)
+            for path, shape in _places(base, op.input_shape):
+                for value in EXTREMES.get(shape.type_name, []) + [self.value(shape, "valid", 3)]:
+                    n += 1
+                    body = json.loads(template.replace("{n}", f"x{n}"))
+                    _put(body, path, value)
+                    where = ".".join(map(str, path))
+                    yield op.http["method"], op.http["requestUri"], {}, _dump(body), f"{name}/extreme {where}"
+
+    def mutate(self, body: dict[str, Any], shape: Any, mode: str) -> None:
+        """Change one place of ``body``: a member (present or not) of one of its
+        structures, an element of one of its lists, or an entry of one of its maps."""
+        # (container, key, shape of the value): places the base fills, and places it could.
+        present: list[tuple[Any, Any, Any]] = []
+        absent: list[tuple[Any, Any, Any]] = []
+
+        def walk(value: Any, shape: Any) -> None:
+            if shape.type_name == "structure" and isinstance(value, dict):
+                for member, inner in shape.members.items():
+                    (present if member in value else absent).append((value, member, inner))
+                    if member in value:
+                        walk(value[member], inner)
+            elif shape.type_name == "list" and isinstance(value, list):
+                absent.append((value, len(value), shape.member))
+                for i, item in enumerate(value):
+                    present.append((value, i, shape.member))
+                    walk(item, shape.member)
+            elif shape.type_name == "map" and isinstance(value, dict):
+                absent.append((value, self.string(shape.key, mode) or "k", shape.value))
+                for item in value.values():
+                    walk(item, shape.value)
+
+        walk(body, shape)
+        rng = self.rng
+        container, key, inner = rng.choice(present if present and (rng.random() < 0.75 or not absent) else absent)
+        kind = inner.type_name
+        if mode == "types":
+            new = self.wrong_type(kind)
+        elif kind == "string" and mode == "bounds" and rng.random() < 0.4:
+            new = rng.choice(NUMERIC)
+        elif kind in ("integer", "long") and mode == "bounds" and rng.random() < 0.4:
+            new = rng.choice(INTS[-4:] + [-(10**309)])  # past 64 bits, and past float
+        elif rng.random() < 0.3:  # a member the base leaves out, as it could well be
+            new = self.value(inner, "valid", 3)
+        else:
+            new = self.value(inner, mode, 3)
+        if isinstance(container, list) and key == len(container):
+            container.append(new)
+        else:
+            container[key] = new
+
     def raw_requests(self) -> Iterator[Request]:
         paths = ["/v1/" + MODEL.operation_model(n).http["requestUri"].split("/")[-1] for n in MODEL.operation_names]
         paths = [p for p in paths if "{" not in p]
@@ -192,6 +341,45 @@ class Generator:
         for headers in header_cases:
             for path in ("/v1/submitjob", "/v1/describejobs"):
                 yield "POST", path, headers, b'{"jobs": []}', "raw/headers"
+
+
+# Per type, values at and past what code computes with (see leaf_requests).
+EXTREMES: dict[str, list[Any]] = {
+    "integer": [10**309, -(10**309), 2**63, 2**31, -1, 0],
+    "long": [10**309, 2**63, -1, 0],
+    "string": ["9" * 400, "", "\u0000", "\ud800", "x" * 70_000, "-1", "0.0", " 1"],
+    "double": [1e308, -1.0, 0.0, 5e-324],
+    "float": [1e308, -1.0, 0.0],
+    "boolean": ["true", 1],
+    "list": [[], [None]],
+    "map": [{}, {"": ""}],
+    "structure": [{}],
+}
+
+
+def _places(value: Any, shape: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every place of ``value`` (by path) with its shape: its members, elements and
+    entries, and the members its structures leave out."""
+    if path:
+        yield path, shape
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for member, inner in shape.members.items():
+            if member in value:
+                yield from _places(value[member], inner, (*path, member))
+            else:
+                yield (*path, member), inner
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _places(item, shape.member, (*path, i))
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _places(item, shape.value, (*path, key))
+
+
+def _put(body: Any, path: tuple[Any, ...], value: Any) -> None:
+    for key in path[:-1]:
+        body = body[key]
+    body[path[-1]] = value
 
 
 def _dump(body: Any) -> bytes:

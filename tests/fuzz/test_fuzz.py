@@ -2,18 +2,22 @@
 operation: types, bounds, nesting, unicode, huge strings) and with raw HTTP (bad JSON,
 wrong methods, unknown paths, bad headers, 1 MiB+ bodies), on a fixed seed.
 
-Every answer is below 500, every 4xx carries an error type and a message, no request
-hangs (each must be answered within HANG_SECONDS), and the stack still runs a job
-afterwards. ``python -m bench.fuzz --seed S --per-operation N`` runs longer.
+Every request is signed by a key the stack knows (the stack verifies SigV4 on the Batch
+API; a fuzzer that only ever saw 403 would test nothing): all but the few meant to be
+refused must get past authentication. Every answer is below 500, every 4xx carries an
+error type and a message, no request hangs (each must be answered within HANG_SECONDS),
+and the stack still runs a job afterwards. ``python -m bench.fuzz --seed S --per-operation N`` runs longer.
 (tests/e2e/test_errors.py's sweep sends fixed garbage to every operation; this one
 generates from the model's shapes and bounds.)"""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +39,11 @@ PER_OPERATION = int(os.environ.get("FUZZ_PER_OPERATION", "60"))
 HANG_SECONDS = 20.0
 
 
+# The error types of a request the stack refused before the API saw it (see sigv4.verify).
+REFUSALS = frozenset({"MissingAuthenticationTokenException", "IncompleteSignatureException",
+                      "UnrecognizedClientException", "InvalidSignatureException"})
+
+
 @dataclass
 class Outcome:
     request: Request
@@ -42,6 +51,27 @@ class Outcome:
     headers: dict[str, str]
     body: bytes
     error: str = ""
+
+    @property
+    def refused(self) -> bool:
+        """Refused by authentication (a 403 of sigv4's), not answered by the API."""
+        return self.status == 403 and self.headers.get("x-amzn-errortype") in REFUSALS
+
+
+@dataclass
+class Report:
+    sent: int
+    problems: list[str]
+    statuses: dict[int, int]  # 0: no answer
+    refused: list[Request]  # refused by authentication
+
+    @property
+    def authenticated(self) -> int:
+        return self.sent - len(self.refused)
+
+    def summary(self) -> str:
+        return (f"{self.sent} requests, {self.authenticated} past authentication, "
+                f"statuses {dict(sorted(self.statuses.items()))}, {len(self.problems)} problems")
 
 
 _SIGNER = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "batch", REGION)
@@ -86,6 +116,8 @@ def problem(o: Outcome) -> str | None:
         return f"hang: {where}"
     if o.status == -1:
         return None if len(body) >= (1 << 20) else f"connection broke ({o.error}): {where}"
+    if "Authorization" in o.request[2] and not o.refused:
+        return f"{o.status}: a bad Authorization got past authentication: {where}"
     if o.status >= 500:
         return f"{o.status}: {where} -> {o.body[:300]!r}"
     if o.status >= 400 and method != "HEAD":
@@ -100,19 +132,48 @@ def problem(o: Outcome) -> str | None:
     return None
 
 
-def fuzz(endpoint: str, seed: int, per_operation: int, workers: int = 8) -> tuple[int, list[str], dict[int, int]]:
-    """Send the generated requests; returns (how many, problems, count by status)."""
+def fuzz(endpoint: str, seed: int, per_operation: int, workers: int = 8) -> Report:
+    """Send the generated requests; the count by status, the problems, and the requests
+    authentication refused."""
     gen = Generator(seed)
-    requests: list[Request] = [*gen.operation_requests(per_operation), *gen.raw_requests()]
-    problems: list[str] = []
-    statuses: dict[int, int] = {}
+    requests: list[Request] = [*gen.operation_requests(per_operation), *gen.mutated_requests(per_operation),
+                               *gen.leaf_requests(), *gen.raw_requests()]
+    report = Report(len(requests), [], {}, [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for o in pool.map(lambda r: send(endpoint, r), requests):
-            statuses[o.status or 0] = statuses.get(o.status or 0, 0) + 1
+            report.statuses[o.status or 0] = report.statuses.get(o.status or 0, 0) + 1
+            if o.refused:
+                report.refused.append(o.request)
             p = problem(o)
             if p:
-                problems.append(p)
-    return len(requests), problems, statuses
+                report.problems.append(p)
+    return report
+
+
+def function_errors(stack: LocalStack) -> Counter[str]:
+    """How many times each of the stack's functions has failed. A request the API took
+    may break a function that reads it later (the scheduler, the stream's handlers): the
+    fuzzer's jobs stay RUNNABLE (their environment is DISABLED) but the scheduler still
+    weighs every one of them each round."""
+    assert stack.router is not None
+    return Counter({name: fn.errors for name, fn in stack.router.functions.items()})
+
+
+def scheduling_round(stack: LocalStack) -> None:
+    """The scheduler's tick, now, with the fuzzer's queue enabled again (the fuzzer may
+    have disabled it): a round over the jobs it left; a failure is counted by
+    function_errors."""
+    batch = make_client("batch", stack.endpoint)
+    batch.update_job_queue(jobQueue=NAMES[1], state="ENABLED")
+    with contextlib.suppress(Exception):
+        stack.tick()
+
+
+def meant_to_be_refused(request: Request) -> bool:
+    """A request that brings its own (bad) Authorization, or whose path botocore cannot
+    sign: the stack must refuse it, so it never reaches the API."""
+    method, path, headers, body, _ = request
+    return "Authorization" in headers or "Authorization" not in signed("http://h", method, path, headers, body)
 
 
 def prepare(batch: Any) -> None:
@@ -149,29 +210,33 @@ def still_runs_a_job(batch: Any, timeout: float = 90.0) -> str:
 
 
 def local_stack() -> LocalStack:
-    """A stack that knows the key the fuzzer signs with."""
-    try:
-        return LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY})
-    except TypeError:  # a stack that takes any credentials
-        return LocalStack(port=0)
+    """A stack that knows the key the fuzzer signs with (and no other)."""
+    return LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY})
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with local_stack() as s:
+        prepare(make_client("batch", s.endpoint))
         yield s
 
 
 def test_fuzzed_requests_get_4xx_never_5xx_or_a_hang_and_the_stack_still_runs_jobs(stack: LocalStack) -> None:
     batch = make_client("batch", stack.endpoint)
-    prepare(batch)
-    started = time.monotonic()
-    sent, problems, statuses = fuzz(stack.endpoint, SEED, PER_OPERATION)
-    print(f"fuzz: {sent} requests in {time.monotonic() - started:.0f}s, statuses {dict(sorted(statuses.items()))}, "
-          f"{len(problems)} problems")
-    assert sent >= 2500
-    assert not problems, f"{len(problems)} of {sent} requests went wrong:\n" + "\n".join(problems[:40])
-    assert statuses.get(0, 0) == 0  # no hangs
+    started, errors = time.monotonic(), function_errors(stack)
+    report = fuzz(stack.endpoint, SEED, PER_OPERATION)
+    scheduling_round(stack)
+    failed = +(function_errors(stack) - errors)
+    print(f"fuzz: {report.summary()} in {time.monotonic() - started:.0f}s, functions failed {dict(failed)}")
+    assert report.sent >= 2500
+    # The requests reached the API: only those meant to be refused were.
+    wrongly = [r for r in report.refused if not meant_to_be_refused(r)]
+    assert not wrongly, f"{len(wrongly)} signed requests refused, e.g. {[(r[4], r[1][:60]) for r in wrongly[:5]]}"
+    assert report.authenticated >= 0.95 * report.sent, report.summary()
+    assert not report.problems, (f"{len(report.problems)} of {report.sent} requests went wrong:\n"
+                                 + "\n".join(report.problems[:40]))
+    assert report.statuses.get(0, 0) == 0  # no hangs
+    assert not failed, f"functions failed on what the fuzzer's requests left: {dict(failed)}"
     started = time.monotonic()
     assert still_runs_a_job(batch) == "SUCCEEDED"
     print(f"a job afterwards: SUCCEEDED in {time.monotonic() - started:.1f}s")
@@ -201,3 +266,56 @@ def _unencodable(value: Any) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+_CONTAINER = {"image": "busybox", "command": ["true"],
+              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+_FARGATE = {**_CONTAINER, "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "9" * 400}]}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/registerjobdefinition", {"jobDefinitionName": "fz-big-vcpus", "type": "container",
+                                   "containerProperties": {**_CONTAINER, "vcpus": 10**309}},
+     "containerProperties.vcpus"),
+    ("/v1/registerjobdefinition", {"jobDefinitionName": "fz-big-memory", "type": "container",
+                                   "containerProperties": {**_CONTAINER, "memory": 10**309}},
+     "containerProperties.memory"),
+    ("/v1/registerjobdefinition", {"jobDefinitionName": "fz-big-fargate", "type": "container",
+                                   "platformCapabilities": ["FARGATE"], "containerProperties": _FARGATE},
+     "MEMORY value"),
+    ("/v1/submitjob", {"jobName": "big", "jobQueue": "fz-q", "jobDefinition": "fz-def",
+                       "containerOverrides": {"vcpus": 10**309}}, "containerOverrides.vcpus"),
+], ids=["vcpus", "memory", "fargate-memory", "override-vcpus"])
+def test_a_number_past_float_is_a_client_exception(stack: LocalStack, path: str, body: dict[str, Any],
+                                                   field: str) -> None:
+    """10**309 is a JSON number that float() cannot take, and "9" * 400 MiB one it makes
+    inf: both answered 500 (found by the fuzzer's mutated requests)."""
+    o = send(stack.endpoint, ("POST", path, {}, json.dumps(body).encode(), "big number"))
+    assert o.status == 400, (o.status, o.body[:300])
+    answer = json.loads(o.body)
+    assert answer["__type"] == "ClientException" and field in answer["message"], answer
+
+
+@pytest.mark.parametrize("kind", ["VCPU", "MEMORY"])
+def test_a_job_asking_for_infinite_resources_is_refused_and_the_queue_runs_on(stack: LocalStack, kind: str) -> None:
+    """A resourceRequirements value of 400 nines is a plain decimal, which float() makes
+    inf: SubmitJob took the job and then every scheduling round of its queue failed on it,
+    so the job after it stayed RUNNABLE for good (found by the fuzzer)."""
+    batch = make_client("batch", stack.endpoint)
+    ce, q, jd = uniq("inf-ce"), uniq("inf-q"), uniq("inf-def")
+    batch.create_compute_environment(computeEnvironmentName=ce, type="MANAGED", computeResources=ec2_resources())
+    batch.create_job_queue(jobQueueName=q, priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.register_job_definition(jobDefinitionName=jd, type="container",
+                                  containerProperties={**_CONTAINER, "command": HELLO})
+    body = {"jobName": "infinite", "jobQueue": q, "jobDefinition": jd,
+            "containerOverrides": {"resourceRequirements": [{"type": kind, "value": "9" * 400}]}}
+    o = send(stack.endpoint, ("POST", "/v1/submitjob", {}, json.dumps(body).encode(), "infinite"))
+    assert o.status == 400, (o.status, o.body[:300])
+    assert f"{kind} value must be at most" in json.loads(o.body)["message"]
+    job = batch.submit_job(jobName="after-infinite", jobQueue=q, jobDefinition=jd)["jobId"]
+    deadline = time.monotonic() + 60
+    while (status := batch.describe_jobs(jobs=[job])["jobs"][0]["status"]) not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline, f"the job after it is still {status}"
+        time.sleep(0.2)
+    assert status == "SUCCEEDED"
