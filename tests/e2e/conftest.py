@@ -35,7 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="package")
 def stack() -> Iterable[LocalStack]:
     # Signatures are verified: only the keys the tests' clients sign with are known.
-    with LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}) as s:
+    # Four GPUs to share, as on a machine with four (tests/e2e/test_gpus.py).
+    with LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}, gpus=4) as s:
         yield s
 
 

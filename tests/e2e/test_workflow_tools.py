@@ -5,7 +5,7 @@ their logs through the endpoint, with nothing of luigi or of the stack replaced.
 luigi makes its clients with ``boto3.client("batch")`` and ``boto3.client("logs")``, so
 the tests point the process's environment at the stack, as a user's shell does
 (``AWS_ENDPOINT_URL`` and keys). Airflow and Metaflow are heavy: they are run by hand
-from examples/airflow and examples/metaflow (see docs/compatibility.md)."""
+from examples/airflow and examples/metaflow (see docs/workflow-tools.md)."""
 
 from __future__ import annotations
 

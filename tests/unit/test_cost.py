@@ -90,6 +90,14 @@ def test_what_has_no_price() -> None:
     assert never.compute_usd == 0.0
 
 
+def test_a_node_of_a_multinode_job_pays_for_its_instance_and_the_job_is_its_nodes() -> None:
+    node = job(nodeDetails={"nodeIndex": 1, "isMainNode": False}, nodeProperties={"numNodes": 2, "mainNode": 0})
+    cost = job_cost(node, ce(), CATALOG, PRICES, T0)
+    assert cost.compute_usd == pytest.approx(0.096) and "a node alone on it" in cost.basis  # all of m5.large
+    parent = job_cost(job(nodeProperties={"numNodes": 2, "mainNode": 0}), ce(), CATALOG, PRICES, T0)
+    assert parent.compute_usd is None and "its nodes'" in parent.basis
+
+
 def test_control_plane_counts_attempts_edges_and_children() -> None:
     retried = job(runs=(10, 10, 10), dependsOn=[{"jobId": "a"}, {"jobId": "b"}])
     assert job_cost(retried, ce(), CATALOG, PRICES, T0).control_plane_usd == pytest.approx(1e-5 + 2 * 2e-6 + 2 * 4e-6)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchplane.domain.capacity import Shape
-from batchplane.local.instances import VirtualFleet
+from batchplane.local.instances import DevicePool, VirtualFleet
 
 
 def _ce(max_vcpus: int, types: list[str], strategy: str = "BEST_FIT") -> dict[str, Any]:
@@ -85,3 +85,35 @@ def test_fargate_and_unmanaged_environments_get_one_host_without_a_shape() -> No
         hosts = {p.instance_id for p in (fleet.place(ce, f"{ce['computeEnvironmentName']}{n}", ONE)
                                          for n in range(3)) if p}
         assert len(hosts) == 1
+
+
+def test_a_node_of_a_multinode_job_takes_an_instance_of_its_own() -> None:
+    fleet, ce = VirtualFleet(), _ce(8, ["m5.xlarge"])  # 4 vCPUs each
+    shared = fleet.place(ce, "job", ONE)
+    node = fleet.place(ce, "node", ONE, exclusive=True)
+    assert shared and node and node.instance_id != shared.instance_id
+    assert node.address != shared.address and node.address.startswith("127.0.0.")
+    assert fleet.place(ce, "another", ONE).instance_id == shared.instance_id  # not beside the node
+    assert fleet.place(ce, "node2", ONE, exclusive=True) is None  # 8 vCPUs of instances already
+    fleet.release("node")
+    assert fleet.place(ce, "after", ONE).instance_id in (shared.instance_id, node.instance_id)
+
+
+def test_hosts_without_a_shape_give_each_node_its_own() -> None:
+    fleet = VirtualFleet()
+    ce = {"computeEnvironmentName": "u", "type": "UNMANAGED"}
+    a, b = fleet.place(ce, "a", ONE, exclusive=True), fleet.place(ce, "b", ONE, exclusive=True)
+    plain = fleet.place(ce, "c", ONE)
+    assert a and b and plain and len({a.instance_id, b.instance_id, plain.instance_id}) == 3
+    assert len({a.address, b.address, plain.address}) == 3
+
+
+def test_each_gpu_goes_to_one_attempt_at_a_time() -> None:
+    pool = DevicePool.of_machine(3)
+    assert pool.take("a", 2) == ["0", "1"]
+    assert pool.take("b", 2) is None  # one free
+    assert pool.take("c", 1) == ["2"]
+    pool.release("a")
+    assert pool.take("b", 2) == ["0", "1"]
+    pool.adopt("d", ["2", "7"])  # a device this machine has not got is dropped
+    assert pool.held["d"] == ["2"]

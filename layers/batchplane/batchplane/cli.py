@@ -33,7 +33,7 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     try:
         stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir, credentials=credentials,
-                           any_credentials=args.insecure_any_credentials).start()
+                           any_credentials=args.insecure_any_credentials, gpus=args.gpus).start()
     except OSError as e:
         if e.errno != errno.EADDRINUSE:
             raise
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                          "the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of this environment")
     up.add_argument("--insecure-any-credentials", action="store_true",
                     help="accept any signature, or none, on the Batch API (the port listens on 127.0.0.1 only)")
+    up.add_argument("--gpus", type=int, metavar="N",
+                    help="GPUs the jobs share, each attempt given its own as CUDA_VISIBLE_DEVICES "
+                         "(default: those nvidia-smi -L lists; a count here is for testing without GPUs)")
     up.set_defaults(func=_up)
     interrupt = local_sub.add_parser(
         "interrupt", help="send a Spot interruption for the instance running JOB_ID"

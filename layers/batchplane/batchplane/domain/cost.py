@@ -147,8 +147,9 @@ def compute_cost(job: dict[str, Any], ce: dict[str, Any] | None, catalog: capaci
     seconds = sum(spans)
     if is_array_parent(job):
         return None, 0.0, "an array's compute is its children's"
-    if job.get("nodeProperties"):
-        return None, seconds, "multi-node parallel jobs are not priced yet"
+    node = "nodeDetails" in job
+    if job.get("nodeProperties") and not node:
+        return None, 0.0, "a multi-node parallel job's compute is its nodes'"
     if not spans:
         return 0.0, 0.0, "never ran"
     if ce is None:
@@ -175,10 +176,12 @@ def compute_cost(job: dict[str, Any], ce: dict[str, Any] | None, catalog: capaci
     shares = [shape.mvcpus / (instance.vcpus * 1000), shape.memory_mib / max(instance.usable_memory_mib, 1)]
     if shape.gpus and instance.gpus:
         shares.append(shape.gpus / instance.gpus)
-    share = min(1.0, max(shares))
+    # A node of a multi-node parallel job holds its instance alone: all of it.
+    share = 1.0 if node else min(1.0, max(shares))
     spot = _spot_fraction(ce, prices) if kind == "SPOT" else 1.0
     basis = (f"{instance.name} ${instance.price:g}/h On-Demand" + (f", Spot at {spot:.0%}" if spot < 1 else "")
-             + f" x {share:.1%} of it ({shape.mvcpus / 1000:g} vCPU, {shape.memory_mib} MiB) x {seconds:.1f} s")
+             + f" x {share:.1%} of it ({shape.mvcpus / 1000:g} vCPU, {shape.memory_mib} MiB"
+             + (", a node alone on it" if node else "") + f") x {seconds:.1f} s")
     return instance.price * spot * share * seconds / 3600, seconds, basis
 
 

@@ -18,6 +18,8 @@ Not thread-safe: the launcher holds its lock around every call.
 
 from __future__ import annotations
 
+import re
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,3 +122,45 @@ class VirtualFleet:
 
 def _instance_id() -> str:
     return "i-" + uuid.uuid4().hex[:17]
+
+
+class DevicePool:
+    """This machine's GPUs, each given to one attempt at a time: what its virtual instance
+    assigned it, as ECS gives a task its instance's GPUs. ``devices``: their ids (CUDA's
+    indexes), from ``nvidia-smi -L`` or a count configured for testing.
+
+    Not thread-safe: the launcher holds its lock around every call."""
+
+    def __init__(self, devices: list[str]) -> None:
+        self.devices = list(devices)
+        self.held: dict[str, list[str]] = {}  # task ARN -> its devices
+
+    @classmethod
+    def of_machine(cls, count: int | None = None) -> DevicePool:
+        """``count`` devices 0..count-1 (none: what nvidia-smi lists, if it runs here)."""
+        if count is not None:
+            return cls([str(i) for i in range(count)])
+        try:
+            listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            return cls([])
+        return cls(re.findall(r"^GPU (\d+):", listed, flags=re.MULTILINE))
+
+    def free(self) -> list[str]:
+        taken = {d for held in self.held.values() for d in held}
+        return [d for d in self.devices if d not in taken]
+
+    def take(self, task_arn: str, count: int) -> list[str] | None:
+        """``count`` free devices for the task, or None if fewer are free."""
+        free = self.free()
+        if len(free) < count:
+            return None
+        self.held[task_arn] = free[:count]
+        return self.held[task_arn]
+
+    def adopt(self, task_arn: str, devices: list[str]) -> None:
+        """A task that ran on while the launcher was away keeps its devices."""
+        self.held[task_arn] = [d for d in devices if d in self.devices]
+
+    def release(self, task_arn: str) -> None:
+        self.held.pop(task_arn, None)

@@ -48,7 +48,7 @@ from ..config import settings
 from ..domain import capacity, compute
 from ..ports import CapacityUnavailable, LaunchRequest, started_by
 from ..service.tasks import CONTAINER, log_stream_name
-from .instances import VirtualFleet
+from .instances import DevicePool, VirtualFleet
 from .metadata import MetadataEndpoint
 
 # What a local attempt inherits from this machine; everything else comes from the job.
@@ -151,6 +151,7 @@ class _Task:
         self.instance = ""
         self.instance_type: str | None = None
         self.address = "127.0.0.1"  # its instance's private IPv4 address
+        self.devices: list[str] = []  # the machine's GPUs it was given (DevicePool)
         self.detail: dict[str, Any] | None = None  # of the last event it reported
 
 
@@ -168,6 +169,7 @@ class LocalProcessLauncher:
         kill_grace_seconds: float = 30.0,
         timeout_scale: float = 1.0,
         state_dir: Path | None = None,
+        gpus: DevicePool | None = None,
     ) -> None:
         self.publish = publish
         self.logs = logs
@@ -179,6 +181,8 @@ class LocalProcessLauncher:
         # The virtual instances of each compute environment (see instances.py); an
         # interruption removes one, as a Spot reclaim would.
         self.fleet = VirtualFleet()
+        # The machine's GPUs, each attempt given its own (none: GPU jobs run without devices).
+        self.gpus = gpus or DevicePool([])
         self._by_run: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
         self._closing = False
@@ -206,6 +210,15 @@ class LocalProcessLauncher:
             if instance is None:
                 raise CapacityUnavailable(f"no instance of compute environment {ce} has room for the task, "
                                           "and it has maxvCpus of instances already")
+            wanted = capacity.Shape.of(request.job["container"]).gpus
+            if wanted and self.gpus.devices:
+                devices = self.gpus.take(arn, wanted)
+                if devices is None:
+                    self.fleet.release(arn)
+                    raise CapacityUnavailable(
+                        f"the job needs {wanted} GPUs and {len(self.gpus.free())} of this machine's "
+                        f"{len(self.gpus.devices)} are free: it waits for a GPU job to end")
+                task.devices = devices
             task.instance = instance.instance_id
             task.instance_type = instance.type.name if instance.type else None
             task.address = instance.address
@@ -250,12 +263,17 @@ class LocalProcessLauncher:
         metadata endpoint."""
         s = settings()
         fargate = compute.is_fargate(task.request.compute_environment)
-        return {
+        env = {
             "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE" if fargate else "AWS_ECS_EC2",
             "AWS_REGION": s.region,
             "AWS_DEFAULT_REGION": s.region,
             **self.metadata.environment(task.arn.rsplit("/", 1)[-1]),
         }
+        if self.gpus.devices:
+            # Its own GPUs only, as ECS exposes a task's: none to a job that asked for none.
+            visible = ",".join(task.devices)
+            env.update({"CUDA_VISIBLE_DEVICES": visible, "NVIDIA_VISIBLE_DEVICES": visible or "void"})
+        return env
 
     def task_metadata(self, task_id: str) -> dict[str, Any] | None:
         """What the task metadata endpoint (v3/v4) answers at ``/task`` for a task of this
@@ -341,6 +359,8 @@ class LocalProcessLauncher:
                 self._ids[task.arn.rsplit("/", 1)[-1]] = task.arn
                 self.fleet.adopt(task.request.compute_environment, task.arn,
                                  capacity.Shape.of(task.request.job["container"]), task.instance, task.instance_type)
+                if task.devices:
+                    self.gpus.adopt(task.arn, task.devices)
             adopted.append(task)
         for task in adopted:
             threading.Thread(target=self._resume, args=(task,), name=f"task-{task.arn[-32:-24]}",
@@ -362,6 +382,7 @@ class LocalProcessLauncher:
             task.pid, task.start_ticks = doc["pid"], doc["pidStartTime"]
             task.instance, task.instance_type = doc["instance"], doc.get("instanceType")
             task.workdir = doc.get("workdir")
+            task.devices = list(doc.get("devices") or [])
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("task directory %s describes no attempt that can be adopted (%s): removed", path, e)
             shutil.rmtree(path, ignore_errors=True)
@@ -624,7 +645,7 @@ class LocalProcessLauncher:
         doc = {"taskArn": task.arn, "job": r.job, "attempt": r.attempt, "run": r.run, "queueName": r.queue_name,
                "computeEnvironment": r.compute_environment, "environment": r.environment,
                "instance": task.instance, "instanceType": task.instance_type, "startedAt": task.started,
-               "pid": task.pid, "pidStartTime": task.start_ticks, "workdir": task.workdir}
+               "pid": task.pid, "pidStartTime": task.start_ticks, "workdir": task.workdir, "devices": task.devices}
         try:
             _write_atomically(task.dir / TASK_FILE, json.dumps(doc, default=_json_default))
         except (OSError, TypeError, ValueError) as e:
@@ -738,6 +759,7 @@ class LocalProcessLauncher:
             detail["timedOut"] = True
         with self._lock:
             self.fleet.release(task.arn)
+            self.gpus.release(task.arn)
         if task.workdir:  # the container's filesystem goes with it
             shutil.rmtree(task.workdir, ignore_errors=True)
         task.done.set()

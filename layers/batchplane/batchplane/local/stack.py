@@ -33,6 +33,7 @@ from ..store.sqlite import SqliteStore
 from . import cloudformation
 from .bus import LocalBus
 from .emulator import Emulator
+from .instances import DevicePool
 from .launcher import LocalProcessLauncher, LocalProvisioner
 from .router import Router
 from .template import Template, find_template
@@ -68,7 +69,8 @@ class LocalStack:
     def __init__(self, port: int = 0, *, template: Path | None = None,
                  kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0,
                  store: str = "sqlite", data_dir: Path | str | None = None,
-                 credentials: Mapping[str, str] | None = None, any_credentials: bool = False) -> None:
+                 credentials: Mapping[str, str] | None = None, any_credentials: bool = False,
+                 gpus: int | None = None) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         if store == "dynamodb" and data_dir is not None:
@@ -94,6 +96,7 @@ class LocalStack:
         # None: the default key, local/local, and the one in this environment, if any.
         self.credentials = dict(credentials) if credentials is not None else None
         self.any_credentials = any_credentials
+        self.gpus = gpus  # GPUs the attempts share (None: what nvidia-smi lists here)
         self.keys: dict[str, str] = {}
         self.job_access_key = ""
         self.dashboard: Dashboard | None = None
@@ -150,6 +153,7 @@ class LocalStack:
             self.router.publish, clients["logs"],
             kill_grace_seconds=self.kill_grace_seconds, timeout_scale=self.timeout_scale,
             state_dir=self.data_dir / "tasks" if self.data_dir else None,
+            gpus=DevicePool.of_machine(self.gpus),
         )
         wiring.register_launcher("local", self.launcher, LocalProvisioner())
         assert host and port
