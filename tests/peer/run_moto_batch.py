@@ -127,7 +127,7 @@ class Result:
         ran = sum(c.values()) - c["skipped"]
         return (f"moto's Batch tests against batchplane: {c['passed']} of {ran} pass, {c['failed']} fail; "
                 f"expected to fail: {xfailed['moto-only']} moto-only, {xfailed['not supported']} not supported "
-                f"(EKS, multi-node), {xfailed['batchplane gap']} batchplane gaps; skipped: {skipped['not applicable']} "
+                f"(EKS), {xfailed['batchplane gap']} batchplane gaps; skipped: {skipped['not applicable']} "
                 f"moto internals, {skipped['docker']} marked requires_docker")
 
 
