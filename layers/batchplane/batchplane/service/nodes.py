@@ -114,6 +114,9 @@ class Nodes:
             self._stop(found.values(), _stop_reason(parent.doc))
             return False
         current = {n: i for n, i in found.items() if int(i.extra.get("attempt") or 0) == attempt}
+        # A node of an earlier attempt still going (dispatched as that attempt ended).
+        self._stop([i for n, i in found.items() if n not in current and i.doc["status"] not in rules.TERMINAL],
+                   _stop_reason(parent.doc))
         if len(current) < props["numNodes"]:
             if all(i.doc["status"] in rules.TERMINAL for n, i in found.items() if n not in current):
                 return self._make_nodes(parent)
