@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from batchplane.adapters.ecs import LOG_GROUP
+from batchplane.local import launcher as launcher_module
 from batchplane.local.launcher import LocalProcessLauncher
 from batchplane.ports import CapacityUnavailable, LaunchRequest, started_by
 from batchplane.service.tasks import log_stream_name
@@ -128,6 +129,27 @@ def test_describe_reports_a_task_as_its_last_event_did_and_unknown_tasks_as_miss
     assert tasks == [events.events[-1]["detail"]]
     assert tasks[0]["lastStatus"] == "STOPPED" and tasks[0]["containers"][0]["exitCode"] == 3
     assert tasks[0]["startedBy"] == started_by(1)
+
+
+def test_a_stopped_task_is_forgotten_after_a_while_as_ecs_forgets_it(
+    logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stack that ran 100,000 attempts keeps an hour of them, not all: a task stopped
+    longer ago than STOPPED_TASK_SECONDS is missing to DescribeTasks, as ECS's are."""
+    events = Events()
+    launcher = LocalProcessLauncher(events, logs)
+    monkeypatch.setattr(launcher_module, "STOPPED_TASK_SECONDS", 0.0)
+    first = launcher.launch(_request(["true"]))
+    events.wait_stopped()
+    assert launcher.describe([first])[0], "described until the next launch looks"
+    events.stopped.clear()
+    request = _request(["true"])
+    request.job = {**request.job, "jobId": "job-2"}
+    second = launcher.launch(request)
+    assert launcher.describe([first]) == ([], [first])
+    assert launcher.task_metadata(first.rsplit("/", 1)[-1]) is None
+    events.wait_stopped()
+    assert launcher.describe([second])[0][0]["lastStatus"] == "STOPPED"
 
 
 # -- whatever the job prints, it ends with its exit code and its log ----------------------

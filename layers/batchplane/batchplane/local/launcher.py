@@ -77,6 +77,11 @@ SAVE_SHIPPED_SECONDS = 1.0  # how often a running attempt's shipped offset is sa
 # only queues the event for the handlers, and until the store has recorded the end, the
 # directory is what lets a restarted launcher report it again (the handlers ignore a repeat).
 FORGET_SECONDS = 10.0
+# A stopped task is described (and its run's launch answered with it) for this long, then
+# forgotten, as ECS shows stopped tasks for about an hour: the launcher's memory stays
+# that of an hour of attempts, not of every attempt since the stack started (a 100,000-
+# child array). The tick reconciles an attempt within minutes of its end.
+STOPPED_TASK_SECONDS = 3600.0
 
 # The command with its exit status written to the file named by $0 when it ends: the one
 # thing a launcher started again cannot learn otherwise, the command being no child of its.
@@ -187,6 +192,7 @@ class LocalProcessLauncher:
         self._lock = threading.Lock()
         self._closing = False
         self._forget: collections.deque[tuple[float, Path]] = collections.deque()  # (when, task directory)
+        self._stopped_tasks: collections.deque[tuple[float, str]] = collections.deque()  # (when, task ARN)
         self._ids: dict[str, str] = {}  # task id -> task ARN, for the metadata endpoint
         self.metadata = MetadataEndpoint(self.task_metadata, state_dir)
 
@@ -199,6 +205,7 @@ class LocalProcessLauncher:
                 return self._by_run[key]
             if self._closing:
                 raise CapacityUnavailable("the local stack is stopping: it starts no more attempts")
+            self._forget_stopped_tasks()
             task_id = uuid.uuid4().hex
             ce = request.compute_environment["computeEnvironmentName"]
             s = settings()
@@ -763,10 +770,21 @@ class LocalProcessLauncher:
         if task.workdir:  # the container's filesystem goes with it
             shutil.rmtree(task.workdir, ignore_errors=True)
         task.done.set()
+        with self._lock:
+            self._stopped_tasks.append((time.monotonic() + STOPPED_TASK_SECONDS, task.arn))
         published = self._report(task, "STOPPED", **detail)
         task.reported.set()
         if published and task.dir is not None:
             self._forget_later(task.dir)
+
+    def _forget_stopped_tasks(self) -> None:
+        """Drop the tasks stopped more than STOPPED_TASK_SECONDS ago. Called with the lock held."""
+        now = time.monotonic()
+        while self._stopped_tasks and self._stopped_tasks[0][0] <= now:
+            task = self._tasks.pop(self._stopped_tasks.popleft()[1], None)
+            if task is not None:
+                self._by_run.pop((task.request.job["jobId"], task.request.run), None)
+                self._ids.pop(task.arn.rsplit("/", 1)[-1], None)
 
     def _forget_later(self, path: Path) -> None:
         """Remove the task directory FORGET_SECONDS from now (along with those due by then)."""
