@@ -19,8 +19,7 @@ import pytest
 from batchplane.adapters.ecs import LOG_GROUP
 from batchplane.local import launcher as launcher_module
 from batchplane.local.launcher import LocalProcessLauncher
-from batchplane.ports import CapacityUnavailable, LaunchRequest, started_by
-from batchplane.service.tasks import log_stream_name
+from batchplane.ports import CapacityUnavailable, LaunchRequest, log_stream_name, started_by
 from moto import mock_aws
 
 # CloudWatch Logs' largest event, less the 26 bytes PutLogEvents counts for each one.

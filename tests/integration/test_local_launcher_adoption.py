@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from batchplane.local import launcher as launcher_module
 from batchplane.local.launcher import DIED_WITH_STACK, LocalProcessLauncher
-from batchplane.service.tasks import log_stream_name
+from batchplane.ports import log_stream_name
 
 from .test_local_launcher import Events, _alive, _messages, _request, _wait_for, logs, thread_errors, workdirs
 

@@ -56,6 +56,11 @@ def test_node_properties_aws_refuses(props: dict[str, Any], words: str) -> None:
         nodes.node_properties(props)
 
 
+def test_a_range_container_is_described_as_containerProperties_are() -> None:
+    (checked,) = nodes.node_properties(_props(2, 0, "0:"))["nodeRangeProperties"]
+    assert checked["container"]["volumes"] == [] and checked["container"]["command"] == ["0:"]
+
+
 def test_a_range_container_is_checked_as_containerProperties_are() -> None:
     props = _props(2, 0, "0:")
     props["nodeRangeProperties"][0]["container"]["resourceRequirements"] = []

@@ -22,12 +22,19 @@ class LaunchRequest:
 
 
 STARTED_BY = "batchplane"
+CONTAINER = "default"  # the one container of every task a launcher starts for a job
 
 
 def started_by(run: int) -> str:
     """The task's startedBy: who started it and which run of the job it is (ECS allows 36
     letters, digits, -, / and _)."""
     return f"{STARTED_BY}/{run}"
+
+
+def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
+    """``<jobDefinitionName>/default/<taskId>``, the awslogs stream of the attempt."""
+    name = job_definition_arn.rsplit("/", 1)[-1].split(":")[0]
+    return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
 
 
 def run_of(started: str) -> int | None:

@@ -11,8 +11,7 @@ from botocore.exceptions import ClientError
 
 from .. import aws
 from ..domain import jobdefs
-from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, run_of, started_by
-from ..service.tasks import CONTAINER
+from ..ports import CONTAINER, CapacityUnavailable, LaunchFailed, LaunchRequest, run_of, started_by
 
 LOG_GROUP = "/aws/batch/job"
 # RunTask failure reasons that mean "no room now", not "this task cannot run": no instance

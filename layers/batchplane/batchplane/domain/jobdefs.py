@@ -16,9 +16,10 @@ _EXIT_CODE = re.compile(r"[0-9]*\*?")
 _REASON = re.compile(r"[A-Za-z0-9 \t.:_\-/()]*\*?")
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
-# The most vCPUs, MiB or GPUs a resourceRequirement may ask: what the API's integer vcpus
-# and memory take (32-bit). "9" * 400 is a plain decimal too, and float() makes it inf,
-# on which the scheduler's arithmetic fails for every job of the queue.
+# The most vCPUs, MiB or GPUs a container may ask: what the API's integer vcpus and memory
+# take (32-bit). "9" * 400 is a plain decimal too, which float() makes inf, and 10**309 an
+# integer float() cannot take: the scheduler's arithmetic failed on them for every job of
+# the queue.
 MAX_RESOURCE = 2**31 - 1
 
 # Fargate's fixed vCPU -> memory (MiB) combinations, as botocore's ResourceRequirement documents them.
@@ -161,7 +162,7 @@ def container_overrides(overrides: Any, what: str) -> dict[str, Any]:
     resource_requirements(overrides.get("resourceRequirements"), f"{what}.resourceRequirements")
     for legacy in ("vcpus", "memory"):
         if legacy in overrides:
-            checks.int_range(overrides[legacy], 1, None, f"{what}.{legacy}")
+            checks.int_range(overrides[legacy], 1, MAX_RESOURCE, f"{what}.{legacy}")
     return overrides
 
 
@@ -203,7 +204,7 @@ def container_properties(value: Any, platforms: list[str]) -> dict[str, Any]:
         props.setdefault("fargatePlatformConfiguration", {"platformVersion": "LATEST"})
     for legacy in ("vcpus", "memory"):
         if legacy in props:
-            checks.int_range(props[legacy], 1, None, f"containerProperties.{legacy}")
+            checks.int_range(props[legacy], 1, MAX_RESOURCE, f"containerProperties.{legacy}")
     need = requirements(props)
     if need["VCPU"] <= 0:
         raise ClientException(
@@ -293,9 +294,11 @@ def register(request: dict[str, Any], arn: str, revision: int) -> dict[str, Any]
                 "platformCapabilities FARGATE is not available to multinode job definitions: "
                 "multi-node parallel jobs cannot run on Fargate."
             )
-        from .nodes import node_properties
-
-        doc["nodeProperties"] = node_properties(request.get("nodeProperties"))
+        if not isinstance(request.get("nodeProperties"), dict):
+            raise ClientException("nodeProperties is required for a multinode job definition.")
+        # Its node ranges are checked by domain.nodes.node_properties (which uses the
+        # container checks above).
+        doc["nodeProperties"] = copy.deepcopy(request["nodeProperties"])
     if "schedulingPriority" in request:
         doc["schedulingPriority"] = checks.int_range(
             request["schedulingPriority"], 0, 9999, "schedulingPriority"

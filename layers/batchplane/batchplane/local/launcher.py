@@ -46,8 +46,7 @@ from .. import clock
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
 from ..domain import capacity, compute
-from ..ports import CapacityUnavailable, LaunchRequest, started_by
-from ..service.tasks import CONTAINER, log_stream_name
+from ..ports import CONTAINER, CapacityUnavailable, LaunchRequest, log_stream_name, started_by
 from .instances import DevicePool, VirtualFleet
 from .metadata import MetadataEndpoint
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import arns
 from ..config import settings
-from ..domain import capacity, compute, jobdefs, policies, queues, roles
+from ..domain import capacity, compute, jobdefs, nodes, policies, queues, roles
 from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
 from ..store import DynamoStore, Item
@@ -269,12 +269,11 @@ class Resources:
     def register_job_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("jobDefinitionName")
         # Validate before taking a revision number so bad requests burn none.
-        roles.check_job_definition(jobdefs.register(request, arns.job_definition_arn(str(name), 1), 1),
-                                   settings().passable_roles)
+        roles.check_job_definition(_job_definition(request, str(name), 1), settings().passable_roles)
         while True:
             latest, head = self.definitions.latest(str(name))
             revision = latest + 1
-            doc = jobdefs.register(request, arns.job_definition_arn(str(name), revision), revision)
+            doc = _job_definition(request, str(name), revision)
             try:
                 self.definitions.add(str(name), revision, doc, head)
             except ConflictError:
@@ -430,3 +429,12 @@ class Resources:
             raise ClientException(
                 f"{what} was changed by another request at the same time; read it again and retry."
             ) from e
+
+
+def _job_definition(request: dict[str, Any], name: str, revision: int) -> dict[str, Any]:
+    """The described job definition of a RegisterJobDefinition request, checked (a
+    multinode definition's node ranges too)."""
+    doc = jobdefs.register(request, arns.job_definition_arn(name, revision), revision)
+    if doc["type"] == "multinode":
+        doc["nodeProperties"] = nodes.node_properties(doc["nodeProperties"])
+    return doc

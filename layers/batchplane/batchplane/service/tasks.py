@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain import jobs as rules
-from ..ports import run_of
+from ..ports import CONTAINER, log_stream_name, run_of
 from .attempts import Attempts
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-CONTAINER = "default"
 TASK_LOST = "Task lost: ECS no longer knows the attempt's task, and its stop event never came"
 
 # stopCode -> (statusReason, retryable). Anything else: the task's stoppedReason.
@@ -41,12 +40,6 @@ def batch_environment(detail: dict[str, Any]) -> dict[str, str]:
         if "AWS_BATCH_JOB_ID" in env:
             return env
     return {}
-
-
-def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
-    """``<jobDefinitionName>/default/<taskId>``, the awslogs stream of the attempt."""
-    name = job_definition_arn.rsplit("/", 1)[-1].split(":")[0]
-    return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
 
 
 def _network_interfaces(detail: dict[str, Any]) -> list[dict[str, str]]:
