@@ -14,7 +14,8 @@ For every operation of the model, bodies built from its input shape in several m
   members.
 
 And ``leaf_requests``: each base with each place set in turn to each extreme of its
-type (10**309, 400 nines, NUL, a lone surrogate, 70,000 characters ...). And
+type (10**309, 400 nines, NUL, a lone surrogate, 70,000 characters ...); ``extension_requests``
+likewise for batchplane's own operations (triggers and schedules). And
 ``mutated_requests``: a request the stack accepts (``BASES``, one for each operation
 that makes or changes something), with one or two places changed: a member replaced by a
 value of the wrong type, at or past its bounds or of odd text, or an optional member the
@@ -269,6 +270,30 @@ class Generator:
                     where = ".".join(map(str, path))
                     yield op.http["method"], op.http["requestUri"], {}, _dump(body), f"{name}/extreme {where}"
 
+    def extension_requests(self) -> Iterator[Request]:
+        """batchplane's own operations (/v1/batchplane/*: triggers and schedules, which
+        botocore's model does not have): each field of a request the stack accepts set in
+        turn to each extreme of a string and to the wrong types; the job fields they share
+        with SubmitJob (containerOverrides, parameters) place by place, as leaf_requests."""
+        submit = MODEL.operation_model("SubmitJob").input_shape.members
+        wrong = [5, None, [], {}, True, 10**309]
+        n = 0
+        for operation, base in EXTENSION_BASES:
+            for field in [*base, *EXTENSION_FIELDS.get(operation, ())]:
+                values: list[Any] = [*EXTREMES["string"], *wrong, *EXTENSION_VALUES.get(field, ())]
+                if field in submit and submit[field].type_name != "string":
+                    values = list(wrong)
+                    for path, shape in _places(BASES[0][1].get(field, {}), submit[field]):
+                        for value in EXTREMES.get(shape.type_name, []):
+                            nested = json.loads(json.dumps(BASES[0][1].get(field, {})))
+                            _put(nested, path, value)
+                            values.append(nested)
+                for value in values:
+                    n += 1
+                    body = json.loads(json.dumps(base).replace("{n}", f"e{n}"))
+                    body[field] = value
+                    yield "POST", f"/v1/batchplane/{operation}", {}, _dump(body), f"{operation}/extreme {field}"
+
     def mutate(self, body: dict[str, Any], shape: Any, mode: str) -> None:
         """Change one place of ``body``: a member (present or not) of one of its
         structures, an element of one of its lists, or an entry of one of its maps."""
@@ -342,6 +367,29 @@ class Generator:
             for path in ("/v1/submitjob", "/v1/describejobs"):
                 yield "POST", path, headers, b'{"jobs": []}', "raw/headers"
 
+
+# batchplane's own operations (api/extensions.py), and the fields their bases leave out.
+JOB_TARGET = {"jobQueue": "fz-q", "jobDefinition": "fz-def"}
+EXTENSION_BASES: list[tuple[str, dict[str, Any]]] = [
+    ("createschedule", {"scheduleName": "fz-{n}", "scheduleExpression": "rate(5 minutes)", "state": "DISABLED",
+                        "scheduleExpressionTimezone": "Europe/Paris", "overlapPolicy": "SKIP", **JOB_TARGET}),
+    ("createtrigger", {"triggerName": "fz-{n}", "bucket": "fz-bucket", "prefix": "in/", "suffix": ".csv",
+                       "state": "DISABLED", **JOB_TARGET}),
+    ("describeschedules", {"maxResults": 10}),
+    ("describetriggers", {"maxResults": 10}),
+    ("updateschedule", {"scheduleName": "fz-nope", "state": "DISABLED"}),
+    ("deletetrigger", {"triggerName": "fz-nope"}),
+]
+EXTENSION_FIELDS = {"createschedule": ("jobName", "parameters", "containerOverrides", "shareIdentifier"),
+                    "createtrigger": ("jobName", "parameters", "containerOverrides", "shareIdentifier"),
+                    "describeschedules": ("nextToken", "scheduleNames"),
+                    "describetriggers": ("nextToken", "triggerNames", "bucket")}
+EXTENSION_VALUES = {
+    "scheduleExpression": ["rate(" + "9" * 400 + " minutes)", "rate(" + "9" * 5000 + " days)", "rate(0 minutes)",
+                           "rate(1 minutes)", "cron(0 0 1-" + "9" * 400 + " * ? *)", "cron(0 0 29 2 ? 2100)",
+                           "cron(0/0 * * * ? *)", "cron(0 0 ? * 9#9 *)", "at(2030-01-01T00:00:00)"],
+    "scheduleExpressionTimezone": ["a" * 5000, "../../etc/passwd", "/etc/localtime", "posixrules", "UTC\u0000"],
+}
 
 # Per type, values at and past what code computes with (see leaf_requests).
 EXTREMES: dict[str, list[Any]] = {

@@ -31,7 +31,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from ..e2e.support import ACCESS_KEY, HELLO, REGION, SECRET_KEY, ec2_resources, make_client, uniq
-from .generate import NAMES, Generator, Request
+from .generate import JOB_TARGET, NAMES, Generator, Request
 
 pytestmark = pytest.mark.e2e
 SEED = 20261203
@@ -137,7 +137,7 @@ def fuzz(endpoint: str, seed: int, per_operation: int, workers: int = 8) -> Repo
     authentication refused."""
     gen = Generator(seed)
     requests: list[Request] = [*gen.operation_requests(per_operation), *gen.mutated_requests(per_operation),
-                               *gen.leaf_requests(), *gen.raw_requests()]
+                               *gen.leaf_requests(), *gen.extension_requests(), *gen.raw_requests()]
     report = Report(len(requests), [], {}, [])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for o in pool.map(lambda r: send(endpoint, r), requests):
@@ -319,3 +319,24 @@ def test_a_job_asking_for_infinite_resources_is_refused_and_the_queue_runs_on(st
         assert time.monotonic() < deadline, f"the job after it is still {status}"
         time.sleep(0.2)
     assert status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(("operation", "body", "words"), [
+    ("createschedule", {"scheduleName": "fz-rate", "scheduleExpression": "rate(" + "9" * 400 + " minutes)",
+                        **JOB_TARGET},
+     "is a period of more than 100 years"),
+    ("createschedule", {"scheduleName": "fz-zone", "scheduleExpression": "rate(5 minutes)",
+                        "scheduleExpressionTimezone": "a" * 5000, **JOB_TARGET}, "is not a time zone"),
+    ("describeschedules", {"nextToken": 5}, "nextToken must be a string"),
+    ("describetriggers", {"nextToken": True}, "nextToken must be a string"),
+    ("createtrigger", {"triggerName": "fz-overrides", "bucket": "fz-bucket", **JOB_TARGET,
+                       "containerOverrides": {"vcpus": 10**309}}, "containerOverrides.vcpus must be between"),
+], ids=["rate", "time-zone", "schedules-token", "triggers-token", "trigger-overrides"])
+def test_batchplane_operations_answer_bad_input_with_a_client_exception(stack: LocalStack, operation: str,
+                                                                        body: dict[str, Any], words: str) -> None:
+    """Each answered 500, or (the overrides) was taken and refused at every job it
+    submitted (found by the fuzzer's extension requests)."""
+    o = send(stack.endpoint, ("POST", f"/v1/batchplane/{operation}", {}, json.dumps(body).encode(), operation))
+    assert o.status == 400, (o.status, o.body[:300])
+    answer = json.loads(o.body)
+    assert answer["__type"] == "ClientException" and words in answer["message"], answer

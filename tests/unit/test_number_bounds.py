@@ -72,3 +72,13 @@ def test_a_resource_requirement_past_the_largest_is_a_client_exception(kind: str
 def test_the_largest_resource_requirement_is_taken() -> None:
     assert jobdefs.resource_requirements([{"type": "MEMORY", "value": str(2**31 - 1)}], "r") == [
         {"type": "MEMORY", "value": str(2**31 - 1)}]
+
+
+@pytest.mark.parametrize("legacy", ["vcpus", "memory"])
+def test_the_legacy_vcpus_and_memory_stop_at_the_largest_too(legacy: str) -> None:
+    """The API's model refuses them past 32 bits; a trigger's or schedule's overrides do
+    not pass through it, so the domain checks the same bound."""
+    with pytest.raises(ClientException, match=f"containerOverrides.{legacy} must be between 1 and 2147483647"):
+        jobdefs.container_overrides({legacy: 10**309}, "containerOverrides")
+    with pytest.raises(ClientException, match=f"containerProperties.{legacy} must be between 1 and 2147483647"):
+        jobdefs.container_properties({**CONTAINER, legacy: 2**31}, ["EC2"])

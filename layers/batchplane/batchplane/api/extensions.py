@@ -64,6 +64,10 @@ def _body() -> dict[str, Any]:
         raise ClientException("The request body nests JSON too deeply.") from e
     if not isinstance(body, dict):
         raise ClientException("The request body must be a JSON object.")
+    # The stores read a page token as text (a number or true here answered 500).
+    token = body.get("nextToken")
+    if token is not None and not isinstance(token, str):
+        raise ClientException(f"nextToken must be a string, the one a listing returned; got {type(token).__name__}.")
     return body
 
 

@@ -24,6 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..errors import ClientException
 
 RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+# The longest rate period: its firings stay within the dates a clock can name (a rate of
+# 400 nines cannot even be divided into a float of seconds).
+MAX_RATE_DAYS = 36_500
 _RATE = re.compile(r"^rate\((\d+) ([a-z]+)\)$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -101,9 +104,9 @@ def time_zone(name: object) -> ZoneInfo:
         raise ClientException(f"scheduleExpressionTimezone must be a string; got {name!r}.")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a name too long for a file
         raise ClientException(
-            f"scheduleExpressionTimezone {name!r} is not a time zone: use an IANA name such as "
+            f"scheduleExpressionTimezone {name[:80]!r} is not a time zone: use an IANA name such as "
             "UTC, Europe/Paris or America/New_York."
         ) from e
 
@@ -146,10 +149,16 @@ def _parse_rate(text: str) -> Rate:
             f"{text!r} is not a rate expression: use rate(value unit) with a positive whole "
             "value and a unit of minute(s), hour(s) or day(s), for example rate(5 minutes)."
         )
-    value, unit = int(match.group(1)), match.group(2)
+    digits, unit = match.group(1).lstrip("0") or "0", match.group(2)
     singular = unit.removesuffix("s")
     if singular not in RATE_UNITS:
-        raise ClientException(f"{text!r} has unit {unit!r}: use minute(s), hour(s) or day(s).")
+        raise ClientException(f"{text[:80]!r} has unit {unit!r}: use minute(s), hour(s) or day(s).")
+    # (int() refuses more than 4,300 digits; 12 are past any period allowed.)
+    if len(digits) > 12 or int(digits) * RATE_UNITS[singular] > MAX_RATE_DAYS * RATE_UNITS["day"]:
+        raise ClientException(
+            f"{text[:60]!r} is a period of more than 100 years: use at most rate({MAX_RATE_DAYS} days)."
+        )
+    value = int(digits)
     if value < 1:
         raise ClientException(f"{text!r} must have a value of at least 1.")
     if (value == 1) != (unit == singular):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ClientException
-from . import checks, schedules
+from . import checks, jobdefs, schedules
 from .jobs import TERMINAL
 
 ENABLED, DISABLED = "ENABLED", "DISABLED"
@@ -120,7 +120,8 @@ def _job_fields(request: dict[str, Any], reserved: tuple[str, ...], source: str)
     if overrides is not None:
         if not isinstance(overrides, dict):
             raise ClientException("containerOverrides must be an object, as in SubmitJob.")
-        out["containerOverrides"] = overrides
+        # Checked as SubmitJob checks them, now: not at each job the source would submit.
+        out["containerOverrides"] = jobdefs.container_overrides(overrides, "containerOverrides")
     return out
 
 
