@@ -80,3 +80,18 @@ def test_an_array_whose_fan_out_failed_step_gave_up_too_is_fanned_out_again() ->
                   Rule("ArraysFunction", "GetItem", "before:500", times=14))
     assert result.outcomes == {"arr": "SUCCEEDED"}, result.violations
     assert not result.violations
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multinode_jobs_under_random_faults_end_once_with_every_node_ended(seed: int) -> None:
+    """Multi-node parallel jobs (service/nodes.py) with random faults in every handler,
+    events duplicated and reordered: each job ends as its main node did, every node ends,
+    no task runs twice; a retried job's nodes run once per attempt."""
+    workload = [("submit", "par", {"jobDefinition": "mnp"}, "SUCCEEDED"),
+                ("submit", "par-retry", {"jobDefinition": "mnp-retry"}, "SUCCEEDED"),
+                ("submit", "after-par", {"jobDefinition": "ok", "dependsOn": ["par"]}, "SUCCEEDED")]
+    result = run(1000 + seed, workload=workload)
+    assert result.outcomes == {"par": "SUCCEEDED", "par-retry": "SUCCEEDED", "after-par": "SUCCEEDED"}, \
+        result.violations
+    assert not result.violations
+    assert result.jobs == 3 + 6  # the nodes are jobs of their own

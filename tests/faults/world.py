@@ -260,6 +260,9 @@ class World:
         job definitions of the workload, created without faults."""
         ec2 = boto3.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        # A multi-node job's nodes are awsvpc tasks: moto names their ENIs only in a VPC
+        # with DNS hostnames (and fails RunTask without).
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         enabled, self.injector.enabled = self.injector.enabled, False
         try:
@@ -284,6 +287,18 @@ class World:
                     "containerProperties": {"image": "busybox", "command": command,
                                             "resourceRequirements": [{"type": "VCPU", "value": "1"},
                                                                      {"type": "MEMORY", "value": "512"}]},
+                })
+            # Multi-node parallel jobs of 3 nodes: the main node's command, the others sleep
+            # until stopped; "mnp-retry" fails its first attempt.
+            needs = [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]
+            for name, main, attempts in (("mnp", ["true"], 1), ("mnp-retry", ["fail-until-attempt", "2"], 2)):
+                ranges = [{"targetNodes": "0", "container": {"image": "busybox", "command": main,
+                                                             "resourceRequirements": needs}},
+                          {"targetNodes": "1:", "container": {"image": "busybox", "command": ["sleep"],
+                                                              "resourceRequirements": needs}}]
+                self.api("registerjobdefinition", {
+                    "jobDefinitionName": name, "type": "multinode", "retryStrategy": {"attempts": attempts},
+                    "nodeProperties": {"numNodes": 3, "mainNode": 0, "nodeRangeProperties": ranges},
                 })
             self.settle_quietly()
         finally:
