@@ -1,6 +1,6 @@
 """``python -m bench.faults --seeds 1000 --workers 2``: the fault harness (tests/faults)
 over many seeds, in worker processes, with the counts the issue asks for: runs,
-injected faults, jobs, lost, run twice; every seed that broke an invariant is printed
+injected faults, jobs, lost, run twice, stuck; every seed that broke an invariant is printed
 with what broke (``pytest tests/faults --fault-seeds N`` runs the same seeds in one
 process). A seed replays exactly: rerun one with ``--first S --seeds 1 -v``."""
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+COUNTS = ("faults", "jobs", "lost", "run_twice", "stuck")
 
 
 def _one(args: tuple[int, float]) -> dict[str, Any]:
@@ -30,10 +31,10 @@ def _one(args: tuple[int, float]) -> dict[str, Any]:
     try:
         r = run(seed, rate=rate)
     except Exception as e:  # noqa: BLE001 - a crash of the harness is a finding too
-        return {"seed": seed, "violations": [f"harness crashed: {type(e).__name__}: {e}"], "faults": 0,
-                "jobs": 0, "lost": 0, "run_twice": 0, "seconds": 0.0, "sites": {}, "summary": f"seed {seed}: crash"}
-    return {"seed": seed, "violations": r.violations, "faults": r.faults, "jobs": r.jobs, "lost": r.lost,
-            "run_twice": r.run_twice, "seconds": r.seconds, "sites": dict(r.sites), "summary": r.summary()}
+        return {"seed": seed, "violations": [f"harness crashed: {type(e).__name__}: {e}"], **dict.fromkeys(COUNTS, 0),
+                "seconds": 0.0, "sites": {}, "summary": f"seed {seed}: crash"}
+    return {"seed": seed, "violations": r.violations, **{k: getattr(r, k) for k in COUNTS}, "seconds": r.seconds,
+            "sites": dict(r.sites), "summary": r.summary()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [(s, a.rate) for s in range(a.first, a.first + a.seeds)]
     with ProcessPoolExecutor(max_workers=a.workers) as pool:
         for r in pool.map(_one, seeds, chunksize=4):
-            totals.update(runs=1, faults=r["faults"], jobs=r["jobs"], lost=r["lost"], run_twice=r["run_twice"])
+            totals.update(runs=1, **{k: r[k] for k in COUNTS})
             sites.update(r["sites"])
             if r["violations"]:
                 bad.append(r)
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.monotonic() - started:.0f}s", flush=True)
     elapsed = time.monotonic() - started
     print(f"\nruns {totals['runs']}, injected faults {totals['faults']}, jobs {totals['jobs']}, "
-          f"lost {totals['lost']}, run twice {totals['run_twice']}, seeds with violations {len(bad)}, "
+          f"lost {totals['lost']}, run twice {totals['run_twice']}, stuck {totals['stuck']}, "
+          f"seeds with violations {len(bad)}, "
           f"{elapsed:.0f}s with {a.workers} workers")
     print("faults by site:", ", ".join(f"{k} {v}" for k, v in sites.most_common(15)))
     if a.out:
