@@ -84,7 +84,7 @@ def services() -> Services:
             _services = Services(
                 store=store,
                 resources=Resources(store, provisioner),
-                jobs=Jobs(store, launcher, workflows),
+                jobs=Jobs(store, launcher, workflows, multinode),
                 scheduler=Scheduler(store, launcher, dependencies, arrays),
                 attempts=Attempts(store),
                 arrays=arrays,

@@ -33,14 +33,14 @@ SNAPSHOT_SIZE = 100
 
 class Jobs:
     def __init__(self, store: DynamoStore, launcher: TaskLauncher | None = None,
-                 workflows: Workflows | None = None) -> None:
+                 workflows: Workflows | None = None, multinode: Nodes | None = None) -> None:
         self.store = store
         self.jobs = JobStore(store)
         self.submit_keys = SubmitKeys(store)
         self.resources = Resources(store)
         self.launcher = launcher  # TerminateJob stops running attempts through it
         self.workflows = workflows  # cancelling an array parent fans out to its children
-        self.multinode = Nodes(store, launcher)
+        self.multinode = multinode or Nodes(store, launcher)
         self.arrays = Arrays(store, Dependencies(store, workflows, self.multinode), launcher)
 
     def get(self, job_id: str) -> Item | None:
