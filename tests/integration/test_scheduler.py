@@ -486,3 +486,41 @@ def test_queues_sharing_an_environment_take_turns_within_a_round(
     order = _launch_order(monkeypatch)
     assert services().scheduler.schedule() == 4
     assert set(order[:2]) == {jobs[0], other} and set(order[2:]) == set(jobs[1:])
+
+
+def test_a_policy_named_by_its_name_cannot_be_deleted_while_a_queue_uses_it(
+    functions: dict[str, Function], ec2_environment: dict[str, Any],
+) -> None:
+    """Found by the fuzzer: the queue kept the policy's name, DeleteSchedulingPolicy looked
+    for its ARN, deleted it, and every later scheduling round failed on the queue."""
+    api = functions["ApiFunction"]
+    status, policy = api_call(api, "createschedulingpolicy", {"name": "echo", "fairsharePolicy": {}})
+    assert status == 200
+    status, _ = api_call(api, "createjobqueue", {
+        "jobQueueName": "fair", "priority": 1, "schedulingPolicyArn": "echo",
+        "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "ec2"}]})
+    assert status == 200
+    assert services().resources.job_queue("fair").doc["schedulingPolicyArn"] == policy["arn"]
+    status, answer = api_call(api, "deleteschedulingpolicy", {"arn": "echo"})
+    assert status == 400 and "used by job queue(s) fair" in answer["message"], answer
+
+
+def test_a_queue_whose_policy_is_gone_or_a_job_that_cannot_be_read_stops_no_other_queue(
+    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+) -> None:
+    """Older code could leave both behind (a policy deleted while in use, a VCPU of 400
+    nines): each failed the whole round, so no job of any queue was dispatched."""
+    api = functions["ApiFunction"]
+    api_call(api, "createschedulingpolicy", {"name": "gone", "fairsharePolicy": {}})
+    api_call(api, "createjobqueue", {"jobQueueName": "orphan", "priority": 5, "schedulingPolicyArn": "gone",
+                                     "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "ec2"}]})
+    resources = services().resources
+    resources.policies.delete("gone")  # as the old in-use check let through
+    bad, good = _runnable(functions, 2)
+    item = services().jobs.get(bad)
+    assert item is not None
+    item.doc["container"]["resourceRequirements"] = [{"type": "VCPU", "value": "9" * 400},
+                                                     {"type": "MEMORY", "value": "128"}]
+    services().jobs.jobs.save(item)
+    assert services().scheduler.schedule() == 1
+    assert _job(good)["status"] == "STARTING" and _job(bad)["status"] == "RUNNABLE"

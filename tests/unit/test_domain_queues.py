@@ -52,8 +52,8 @@ def find_ce(ref: str) -> dict[str, Any]:
     raise ClientException(f"Compute environment {ref} does not exist.")
 
 
-def policy_exists(arn: str) -> bool:
-    return arn == POLICY_ARN
+def policy_arn(ref: str) -> str | None:
+    return POLICY_ARN if ref in (POLICY_ARN, "fair") else None
 
 
 def request(*names: str, **fields: Any) -> dict[str, Any]:
@@ -69,11 +69,11 @@ def request(*names: str, **fields: Any) -> dict[str, Any]:
 
 
 def create(body: dict[str, Any]) -> dict[str, Any]:
-    return queues.create(body, QUEUE_ARN, find_ce, policy_exists)
+    return queues.create(body, QUEUE_ARN, find_ce, policy_arn)
 
 
 def update(doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    return queues.update(doc, body, find_ce, policy_exists)
+    return queues.update(doc, body, find_ce, policy_arn)
 
 
 def action(**fields: Any) -> dict[str, Any]:
@@ -229,6 +229,8 @@ def test_name_and_state_and_tags_are_checked() -> None:
 
 def test_fair_share_policy_must_exist() -> None:
     assert create(request(schedulingPolicyArn=POLICY_ARN))["schedulingPolicyArn"] == POLICY_ARN
+    # A policy named by its name is kept as its ARN (DeleteSchedulingPolicy's in-use check).
+    assert create(request(schedulingPolicyArn="fair"))["schedulingPolicyArn"] == POLICY_ARN
     _rejects(
         lambda: create(request(schedulingPolicyArn=POLICY_ARN + "x")),
         POLICY_ARN + "x",

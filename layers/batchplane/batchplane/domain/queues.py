@@ -93,7 +93,7 @@ def create(
     request: dict[str, Any],
     arn: str,
     find_ce: FindComputeEnvironment,
-    policy_exists: Callable[[str], bool],
+    policy_arn: Callable[[str], str | None],
 ) -> dict[str, Any]:
     """The described job queue for a valid CreateJobQueue request."""
     name = checks.name(request.get("jobQueueName"), "jobQueueName")
@@ -112,11 +112,7 @@ def create(
         "jobQueueType": "ECS",
     }
     if request.get("schedulingPolicyArn"):
-        if not policy_exists(request["schedulingPolicyArn"]):
-            raise ClientException(
-                f"Scheduling policy {request['schedulingPolicyArn']} does not exist."
-            )
-        doc["schedulingPolicyArn"] = request["schedulingPolicyArn"]
+        doc["schedulingPolicyArn"] = _policy(request["schedulingPolicyArn"], policy_arn)
     if request.get("serviceEnvironmentOrder"):
         raise ClientException("serviceEnvironmentOrder is not supported: batchplane runs on ECS.")
     return doc
@@ -126,7 +122,7 @@ def update(
     doc: dict[str, Any],
     request: dict[str, Any],
     find_ce: FindComputeEnvironment,
-    policy_exists: Callable[[str], bool],
+    policy_arn: Callable[[str], str | None],
 ) -> dict[str, Any]:
     """The job queue after a valid UpdateJobQueue request."""
     new = copy.deepcopy(doc)
@@ -144,9 +140,14 @@ def update(
                 "A FIFO job queue cannot become a fair-share queue: create a new job queue "
                 "with schedulingPolicyArn instead."
             )
-        if not policy_exists(request["schedulingPolicyArn"]):
-            raise ClientException(
-                f"Scheduling policy {request['schedulingPolicyArn']} does not exist."
-            )
-        new["schedulingPolicyArn"] = request["schedulingPolicyArn"]
+        new["schedulingPolicyArn"] = _policy(request["schedulingPolicyArn"], policy_arn)
     return new
+
+
+def _policy(ref: str, policy_arn: Callable[[str], str | None]) -> str:
+    """The ARN of the scheduling policy ``ref`` names (its name or ARN): what the queue
+    keeps, so that DeleteSchedulingPolicy sees it is in use however it was named."""
+    arn = policy_arn(ref)
+    if arn is None:
+        raise ClientException(f"Scheduling policy {ref} does not exist.")
+    return arn

@@ -165,15 +165,17 @@ class Resources:
     def all_job_queues(self) -> list[dict[str, Any]]:
         return [i.doc for i in self.queues.all()]
 
-    def _policy_exists(self, policy_arn: str) -> bool:
-        return self.policies.get(arns.name_from(policy_arn, "scheduling-policy")) is not None
+    def _policy_arn(self, ref: str) -> str | None:
+        """The ARN of the scheduling policy a name or ARN names, or None if there is none."""
+        item = self.policies.get(arns.name_from(ref, "scheduling-policy"))
+        return item.doc["arn"] if item is not None else None
 
     def _find_ce(self, ref: str) -> dict[str, Any]:
         return self.compute_environment(ref).doc
 
     def create_job_queue(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request.get("jobQueueName")
-        doc = queues.create(request, arns.job_queue_arn(str(name)), self._find_ce, self._policy_exists)
+        doc = queues.create(request, arns.job_queue_arn(str(name)), self._find_ce, self._policy_arn)
         self._create(self.queues, doc["jobQueueName"], doc, "Job queue")
         return {"jobQueueName": doc["jobQueueName"], "jobQueueArn": doc["jobQueueArn"]}
 
@@ -194,7 +196,7 @@ class Resources:
         if not isinstance(ref, str):
             raise ClientException("jobQueue is required.")
         item = self.job_queue(ref)
-        item.doc = queues.update(item.doc, request, self._find_ce, self._policy_exists)
+        item.doc = queues.update(item.doc, request, self._find_ce, self._policy_arn)
         self._replace(item, "Job queue")
         return {"jobQueueName": item.doc["jobQueueName"], "jobQueueArn": item.doc["jobQueueArn"]}
 
@@ -256,7 +258,9 @@ class Resources:
         if not isinstance(ref, str):
             raise ClientException("arn is required.")
         item = self.scheduling_policy(ref)
-        users = [q["jobQueueName"] for q in self.all_job_queues() if q.get("schedulingPolicyArn") == item.doc["arn"]]
+        # By name: queues made before they kept the ARN may name their policy by its name.
+        users = [q["jobQueueName"] for q in self.all_job_queues() if q.get("schedulingPolicyArn")
+                 and arns.name_from(q["schedulingPolicyArn"], "scheduling-policy") == item.doc["name"]]
         if users:
             raise ClientException(
                 f"Scheduling policy {item.doc['name']} is used by job queue(s) {', '.join(users)}."

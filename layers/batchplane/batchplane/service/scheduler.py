@@ -116,7 +116,12 @@ class Scheduler:
                 running += [_running(i, name, ce_docs) for status in (rules.STARTING, rules.RUNNING)
                             for i in self.jobs.queued(name, status, 10_000)]
             if q.get("schedulingPolicyArn"):
-                queue.fairshare = self._fairshare(q, running)
+                try:
+                    queue.fairshare = self._fairshare(q, running)
+                except ClientException as e:
+                    # Its policy is gone (deleted by older code while in use): this queue
+                    # goes first in, first out rather than stopping every queue's round.
+                    log.warning("job queue %s: %s; scheduling it first in, first out", name, e)
             queues.append(queue)
         # Usage is read after the jobs: a job that leaves RUNNING in between has already
         # given its vCPUs back, so the pass sees room rather than a victim too few (reading
@@ -132,7 +137,7 @@ class Scheduler:
         for name, items in listed.items():
             ready = [i for i in items if not _held(i, usage, now)]
             items_by_id.update({i.doc["jobId"]: i for i in ready})
-            runnable[name] = [_candidate(i, name, arns_by_name) for i in ready]
+            runnable[name] = [c for c in (self._candidate_or_none(i, name, arns_by_name) for i in ready) if c]
         result = scheduling.plan(queues, environments, runnable, running)
         waiting: dict[str, bool] = {}
         for victim, preemptor in result.preemptions:
@@ -156,6 +161,17 @@ class Scheduler:
                 pass  # it moved on; the reason no longer matters
         more = len(placements) > ROUND_DISPATCHES or any(len(i) >= RUNNABLE_WINDOW for i in listed.values())
         return dispatched, more
+
+    @staticmethod
+    def _candidate_or_none(item: Item, queue: str, arns_by_name: dict[str, str]) -> scheduling.Candidate | None:
+        """The job as the plan sees it; None for one whose needs cannot be read (stored
+        before SubmitJob refused such values): it waits, and the round goes on for the rest."""
+        try:
+            return _candidate(item, queue, arns_by_name)
+        except (ValueError, TypeError, OverflowError, KeyError) as e:
+            log.error("job %s cannot be scheduled: its resource requirements are unreadable (%r)",
+                      item.doc.get("jobId"), e)
+            return None
 
     def _environment(self, doc: dict[str, Any], usage: dict[str, int]) -> scheduling.Environment:
         ceiling = compute.max_vcpus(doc)
