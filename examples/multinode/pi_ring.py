@@ -38,6 +38,10 @@ def main_node(port: int, count: int, index: int, num: int) -> None:
         pi = 4 * total / (count * num)
         for conn in peers:
             conn.sendall((json.dumps({"pi": pi, "nodes": sorted(hits)}) + "\n").encode())
+        # The job ends when the main node does, and the other nodes are stopped then:
+        # wait until each has said it is done.
+        for conn in peers:
+            conn.makefile().readline()
             conn.close()
     print(f"main: pi ~= {pi:.5f} from {count * num:,} darts on nodes {sorted(hits)}", flush=True)
 
@@ -56,8 +60,9 @@ def other_node(port: int, count: int, index: int, main_address: str) -> None:
     with conn:
         conn.sendall((json.dumps({"node": index, "hits": hits}) + "\n").encode())
         answer = json.loads(conn.makefile().readline())
-    print(f"node {index}: sent {hits} hits to the main node at {main_address}; pi ~= {answer['pi']:.5f}",
-          flush=True)
+        print(f"node {index}: sent {hits} hits to the main node at {main_address}; pi ~= {answer['pi']:.5f}",
+              flush=True)
+        conn.sendall(b"done\n")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def test_three_nodes_rendezvous_at_the_main_nodes_address_and_the_job_succeeds(
     done = wait_done(batch, job, timeout=60)
     assert done["status"] == "SUCCEEDED", done
     assert done["nodeProperties"]["numNodes"] == 3 and len(done["attempts"]) == 1
-    nodes = _nodes(batch, job, 3)
+    nodes = _wait_nodes(batch, job, 3, "SUCCEEDED", "FAILED")  # the other nodes end just after
     assert [n["nodeDetails"] for n in nodes] == [{"nodeIndex": i, "isMainNode": i == 1} for i in range(3)]
     assert all(n["jobName"] == done["jobName"] for n in nodes)
     main_out = job_output(batch, logs, nodes[1], expect="pi ~=")
@@ -97,18 +97,22 @@ def test_three_nodes_rendezvous_at_the_main_nodes_address_and_the_job_succeeds(
         0: False, 1: True, 2: False}
 
 
-def test_each_node_sees_the_variables_of_its_range_and_overrides(batch: Any, logs: Any, queue: str) -> None:
+def test_each_node_sees_the_variables_of_its_range_and_overrides(
+    batch: Any, logs: Any, queue: str, tmp_path: Path
+) -> None:
     show = ["sh", "-c", "echo $ROLE node=$AWS_BATCH_JOB_NODE_INDEX of=$AWS_BATCH_JOB_NUM_NODES "
                         "main=$AWS_BATCH_JOB_MAIN_NODE_INDEX at=${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:-none} "
-                        "attempt=$AWS_BATCH_JOB_ATTEMPT; sleep 1"]
-    jd = _definition(batch, [("0:", show), ("0", ["sh", "-c", "echo main; sleep 3"])], num=2, main=0)
+                        f"attempt=$AWS_BATCH_JOB_ATTEMPT; touch {tmp_path}/$AWS_BATCH_JOB_NODE_INDEX; sleep 60"]
+    # The main node ends the job: it waits until both other nodes have printed.
+    main = ["sh", "-c", f"echo main; while [ $(ls {tmp_path} | wc -l) -lt 2 ]; do sleep 0.05; done"]
+    jd = _definition(batch, [("0:", show), ("0", main)], num=2, main=0)
     job = batch.submit_job(
         jobName=uniq("vars"), jobQueue=queue, jobDefinition=jd,
         nodeOverrides={"numNodes": 3, "nodePropertyOverrides": [
             {"targetNodes": "1:", "containerOverrides": {"environment": [{"name": "ROLE", "value": "worker"}]}}]},
     )["jobId"]
     assert wait_done(batch, job, timeout=60)["status"] == "SUCCEEDED"
-    nodes = _nodes(batch, job, 3)
+    nodes = _wait_nodes(batch, job, 3, "SUCCEEDED", "FAILED")
     main_address = nodes[0]["container"]["networkInterfaces"][0]["privateIpv4Address"]
     assert job_output(batch, logs, nodes[0], expect="main") == ["main"]
     for i in (1, 2):
