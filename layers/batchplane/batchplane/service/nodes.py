@@ -108,8 +108,7 @@ class Nodes:
             return False
         attempt = int(parent.extra["nodesAttempt"])
         props = parent.doc["nodeProperties"]
-        found = {int(i.extra["node"]): i for i in self.jobs.get_many(
-            [nodes.node_id(parent_id, n) for n in range(props["numNodes"])])}
+        found = {int(i.extra["node"]): i for i in self._nodes_of(parent)}
         if parent.doc["status"] in rules.TERMINAL:
             self._stop(found.values(), _stop_reason(parent.doc))
             return False
