@@ -4,7 +4,7 @@ table's stream) and every minute (demand changes with jobs)."""
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchplane.service.events_out import ENVIRONMENT_CHANGE
+from batchplane.adapters.eventbridge import ENVIRONMENT_CHANGE
 from batchplane.wiring import provisioning
 
 logger = Logger()

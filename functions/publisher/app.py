@@ -2,8 +2,7 @@
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchplane import aws
-from batchplane.service.events_out import StateChangePublisher
+from batchplane.wiring import publisher
 
 logger = Logger()
 tracer = Tracer()
@@ -15,5 +14,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # Not powertools' BatchProcessor: that handles one record at a time, and the events
     # of a batch go ten to a PutEvents call. The answer is the same partial response
     # (ReportBatchItemFailures): the first record not published and every later one.
-    failed = StateChangePublisher(aws.client("events")).publish_records(event.get("Records", []))
+    failed = publisher().publish_records(event.get("Records", []))
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

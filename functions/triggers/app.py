@@ -3,7 +3,7 @@ Scheduler) -> SubmitJob, once per object write or firing however often it is del
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchplane.service.triggers import schedules, triggers
+from batchplane.wiring import services
 
 logger = Logger()
 tracer = Tracer()
@@ -13,8 +13,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if event.get("source") == "aws.s3":
-        return {"submissions": triggers().on_object_created(event)}
+        return {"submissions": services().triggers.on_object_created(event)}
     if "schedule" in event and "scheduledTime" in event:
-        return schedules().fire(event["schedule"], event["scheduledTime"])
+        return services().schedules.fire(event["schedule"], event["scheduledTime"])
     logger.warning("ignored event", extra={"keys": sorted(event)})
     return {"ignored": True}

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from batchplane import clock
+from batchplane.domain.jobs import parent_cancel_decision
 from batchplane.local.router import Function
-from batchplane.service.jobs import parent_cancel_decision
 from batchplane.store.dynamodb import BUSY_TRIES, Item
 from batchplane.wiring import services
 from botocore.exceptions import ClientError

@@ -480,7 +480,7 @@ def test_without_a_capacity_controller_the_provisioner_does_nothing(
     moto_env: dict[str, Any],
 ) -> None:
     assert wiring._capacity("local") is None  # local mode: no Auto Scaling
-    idle = Provisioning(services().store, None)
+    idle = Provisioning(services().repos, services().resources, None)
     assert idle.provision() == {} and idle.sweep() == []
 
 

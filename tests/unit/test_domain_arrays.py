@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from batchplane.domain import arrays
+from batchplane.domain import arrays, dependencies
 from batchplane.errors import ClientException
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ def test_no_array_is_none() -> None:
 
 
 def test_dependency_types_and_their_rules() -> None:
-    deps = arrays.dependencies({"dependsOn": [{"jobId": "a"}, {"jobId": "b", "type": "N_TO_N"},
+    deps = dependencies.depends_on({"dependsOn": [{"jobId": "a"}, {"jobId": "b", "type": "N_TO_N"},
                                               {"type": "SEQUENTIAL"}, {"jobId": "c", "type": "ANY_OUTCOME"}]}, 5)
     assert deps == [{"jobId": "a"}, {"jobId": "b", "type": "N_TO_N"}, {"type": "SEQUENTIAL"},
                     {"jobId": "c", "type": "ANY_OUTCOME"}]
@@ -36,12 +36,12 @@ def test_array_types_on_a_plain_job_are_plain_dependencies() -> None:
     job named, and a SEQUENTIAL without one waits for nothing."""
     given = [{"type": "SEQUENTIAL"}, {"jobId": "a", "type": "N_TO_N"}, {"jobId": "b", "type": "SEQUENTIAL"},
              {"type": "SEQUENTIAL"}]
-    deps = arrays.dependencies({"dependsOn": given}, None)
+    deps = dependencies.depends_on({"dependsOn": given}, None)
     assert deps == given
-    assert arrays.parent_dependencies({"dependsOn": deps}) == [
+    assert dependencies.parent_dependencies({"dependsOn": deps}) == [
         {"jobId": "a", "type": "N_TO_N"}, {"jobId": "b", "type": "SEQUENTIAL"}]
     parent = {"dependsOn": deps[:2], "arrayProperties": {"size": 3}}
-    assert arrays.parent_dependencies(parent) == []  # an array leaves them to its children
+    assert dependencies.parent_dependencies(parent) == []  # an array leaves them to its children
 
 
 @pytest.mark.parametrize(("deps", "size", "words"), [
@@ -55,17 +55,17 @@ def test_array_types_on_a_plain_job_are_plain_dependencies() -> None:
 ])
 def test_bad_dependencies(deps: object, size: int | None, words: str) -> None:
     with pytest.raises(ClientException, match=words):
-        arrays.dependencies({"dependsOn": deps}, size)
+        dependencies.depends_on({"dependsOn": deps}, size)
 
 
 def test_n_to_n_needs_same_size_arrays() -> None:
-    arrays.check_n_to_n("a", {"arrayProperties": {"size": 4}}, 4)
+    dependencies.check_n_to_n("a", {"arrayProperties": {"size": 4}}, 4)
     with pytest.raises(ClientException, match="same size"):
-        arrays.check_n_to_n("a", {"arrayProperties": {"size": 4}}, 5)
+        dependencies.check_n_to_n("a", {"arrayProperties": {"size": 4}}, 5)
     with pytest.raises(ClientException, match="not an array"):
-        arrays.check_n_to_n("a", {}, 5)
+        dependencies.check_n_to_n("a", {}, 5)
     with pytest.raises(ClientException, match="not an array"):
-        arrays.check_n_to_n("a", {"arrayProperties": {"index": 1}}, 5)
+        dependencies.check_n_to_n("a", {"arrayProperties": {"index": 1}}, 5)
 
 
 def test_children_get_per_child_edges() -> None:
@@ -78,7 +78,7 @@ def test_children_get_per_child_edges() -> None:
     assert third["jobId"] == "p:2" and third["arrayProperties"] == {"index": 2}
     assert third["dependsOn"] == [{"jobId": "p:1", "type": "SEQUENTIAL"}, {"jobId": "q:2", "type": "N_TO_N"}]
     assert "statusReason" not in third and third["status"] == "SUBMITTED"
-    assert arrays.parent_dependencies(parent) == [{"jobId": "x"}]
+    assert dependencies.parent_dependencies(parent) == [{"jobId": "x"}]
 
 
 @given(st.integers(min_value=2, max_value=100_000), st.integers(min_value=1, max_value=1000))
@@ -105,4 +105,4 @@ def test_outcome_waits_for_every_child() -> None:
     ("FAILED", "SEQUENTIAL", "fail"), ("FAILED", "ANY_OUTCOME", "ok"), ("SUCCEEDED", "ANY_OUTCOME", "ok"),
 ])
 def test_release_decisions(status: str, kind: str | None, decision: str) -> None:
-    assert arrays.released(status, kind) == decision
+    assert dependencies.released(status, kind) == decision

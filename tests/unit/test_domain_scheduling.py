@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from batchplane.domain.capacity import InstanceType
+from batchplane.domain.fairshare import FairShare
 from batchplane.domain.scheduling import (
     MISCONFIGURED,
     NO_CAPACITY,
     NO_ENVIRONMENT,
     Candidate,
     Environment,
-    FairShare,
     Plan,
     Queue,
     Running,

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from batchplane.adapters import eventbridge as events_out
 from batchplane.domain import schedules
 from batchplane.domain import triggers as domain
 from batchplane.errors import ClientException
 from batchplane.local.bus import LocalClock, _with_unique_s3_fields
-from batchplane.service import events_out
 from batchplane.store.dynamodb import serialize
 from hypothesis import given
 from hypothesis import strategies as st

@@ -122,3 +122,11 @@ class CapacityController(Protocol):
     def sweep(self, live: set[str]) -> list[str]:
         """Release capacity left behind by environments not in ``live`` (ARNs)."""
         ...
+
+
+class ScheduleBackend(Protocol):
+    """What fires schedules: EventBridge Scheduler (moto's in local mode)."""
+
+    def put(self, doc: dict[str, Any]) -> None: ...
+
+    def delete(self, name: str) -> None: ...

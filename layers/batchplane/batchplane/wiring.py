@@ -7,18 +7,22 @@ import threading
 from dataclasses import dataclass
 
 from . import aws
+from .adapters.eventbridge import StateChangePublisher
 from .config import settings
-from .ports import CapacityController, ComputeProvisioner, TaskLauncher, Workflows
+from .ports import CapacityController, ComputeProvisioner, ScheduleBackend, TaskLauncher, Workflows
 from .service.arrays import Arrays
 from .service.attempts import Attempts
 from .service.dependencies import Dependencies
+from .service.fairshare import ShareUsage
 from .service.jobs import Jobs
 from .service.nodes import Nodes
 from .service.provisioning import SCALE_IN_AFTER_SECONDS, Provisioning
 from .service.reactions import Reactions
 from .service.resources import Resources
 from .service.scheduler import Scheduler
+from .service.triggers import Schedules, Triggers
 from .store import DynamoStore, Store
+from .store.repositories import Repositories
 
 _lock = threading.Lock()
 _services: Services | None = None
@@ -29,12 +33,15 @@ _launchers: dict[str, tuple[TaskLauncher, ComputeProvisioner]] = {}
 @dataclass
 class Services:
     store: Store
+    repos: Repositories
     resources: Resources
     jobs: Jobs
     scheduler: Scheduler
     attempts: Attempts
     arrays: Arrays
     reactions: Reactions
+    triggers: Triggers
+    schedules: Schedules
 
 
 def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputeProvisioner) -> None:
@@ -71,24 +78,38 @@ def _workflows() -> Workflows | None:
     return StepFunctionsWorkflows()
 
 
+def _schedule_backend() -> ScheduleBackend:
+    from .adapters.eventbridge_scheduler import EventBridgeSchedules, SchedulerSettings
+
+    return EventBridgeSchedules(aws.client("scheduler"), SchedulerSettings.from_env())
+
+
 def services() -> Services:
     global _services
     with _lock:
         if _services is None:
             store = _store or DynamoStore(aws.client("dynamodb"), settings().table_name)
+            repos = Repositories.over(store)
             launcher, provisioner = _compute(settings().launcher)
             workflows = _workflows()
-            multinode = Nodes(store, launcher)
-            dependencies = Dependencies(store, workflows, multinode)
-            arrays = Arrays(store, dependencies, launcher)
+            resources = Resources(repos, provisioner)
+            share_usage = ShareUsage(repos, resources)
+            attempts = Attempts(repos, resources, share_usage)
+            multinode = Nodes(repos, attempts, launcher)
+            dependencies = Dependencies(repos, workflows, multinode)
+            arrays = Arrays(repos, dependencies, launcher)
+            jobs = Jobs(repos, resources, arrays, multinode, launcher, workflows)
             _services = Services(
                 store=store,
-                resources=Resources(store, provisioner),
-                jobs=Jobs(store, launcher, workflows, multinode),
-                scheduler=Scheduler(store, launcher, dependencies, arrays),
-                attempts=Attempts(store),
+                repos=repos,
+                resources=resources,
+                jobs=jobs,
+                scheduler=Scheduler(repos, resources, attempts, share_usage, launcher, dependencies, arrays),
+                attempts=attempts,
                 arrays=arrays,
                 reactions=Reactions(dependencies, arrays, multinode),
+                triggers=Triggers(repos, jobs),
+                schedules=Schedules(repos, jobs, _schedule_backend),
             )
         return _services
 
@@ -126,13 +147,18 @@ def _capacity(name: str) -> CapacityController | None:
 def provisioning() -> Provisioning:
     """The provisioner use case, on the same store as ``services()``."""
     global _provisioning
-    store = services().store
+    s = services()
     with _lock:
-        if _provisioning is None or _provisioning.store is not store:
+        if _provisioning is None or _provisioning.store is not s.store:
             # How long demand must stay below desiredvCpus before scale-in (local mode and
             # tests may shorten it).
             delay = os.environ.get("BATCHPLANE_SCALE_IN_AFTER_SECONDS", SCALE_IN_AFTER_SECONDS)
             _provisioning = Provisioning(
-                store, _capacity(settings().launcher), scale_in_after_seconds=float(delay)
+                s.repos, s.resources, _capacity(settings().launcher), scale_in_after_seconds=float(delay)
             )
         return _provisioning
+
+
+def publisher() -> StateChangePublisher:
+    """What puts the stream's state changes on the bus (the publisher function)."""
+    return StateChangePublisher(aws.client("events"))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from ..errors import ClientException
-from ..service.triggers import schedules, triggers
+from ..wiring import services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,14 +39,14 @@ router = APIGatewayRouter()
 MAX_BODY = 256 * 1024
 
 OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "createtrigger": lambda b: triggers().create(b),
-    "describetriggers": lambda b: triggers().describe(b),
-    "updatetrigger": lambda b: triggers().update(b),
-    "deletetrigger": lambda b: triggers().delete(b),
-    "createschedule": lambda b: schedules().create(b),
-    "describeschedules": lambda b: schedules().describe(b),
-    "updateschedule": lambda b: schedules().update(b),
-    "deleteschedule": lambda b: schedules().delete(b),
+    "createtrigger": lambda b: services().triggers.create(b),
+    "describetriggers": lambda b: services().triggers.describe(b),
+    "updatetrigger": lambda b: services().triggers.update(b),
+    "deletetrigger": lambda b: services().triggers.delete(b),
+    "createschedule": lambda b: services().schedules.create(b),
+    "describeschedules": lambda b: services().schedules.describe(b),
+    "updateschedule": lambda b: services().schedules.update(b),
+    "deleteschedule": lambda b: services().schedules.delete(b),
 }
 
 

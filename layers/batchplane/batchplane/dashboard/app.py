@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import costing
-from ..cli_jobs import ACTIVE, ENDED, LOG_GROUP, array_size, fold_arrays, job_queues, log_stream, when
 from ..domain import capacity
 from ..domain.cost import JobCost, PriceTableError, environment_name, format_usd, is_array_parent
+from ..endpoint import ACTIVE, ENDED, LOG_GROUP, array_size, fold_arrays, job_queues, log_stream, when
 from . import graph
 
 STATIC = Path(__file__).with_name("static")

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from ..endpoint import Clients, run_command
 from .app import PREFIX, Dashboard
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ def answer(handler: BaseHTTPRequestHandler, dashboard: Dashboard) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """``batchplane dashboard``: the dashboard on 127.0.0.1:PORT for any endpoint."""
-    from ..cli_jobs import Clients, _command
-
     def run(args: argparse.Namespace, aws: Clients) -> int:
         aws.batch.describe_job_queues(maxResults=1)  # a wrong endpoint or key fails here, in one line
         dashboard = Dashboard(aws.batch, aws.logs, prices_path=args.prices)
@@ -83,7 +82,7 @@ def serve(args: argparse.Namespace) -> int:
             server.server_close()
         return 0
 
-    return _command(run)(args)
+    return run_command(run)(args)
 
 
 def add_parser(sub: Any, connection: argparse.ArgumentParser) -> None:

@@ -190,23 +190,46 @@ def instance_types(ce: dict[str, Any], catalog: Catalog) -> tuple[InstanceType, 
 # -- which environment a waiting job counts for -----------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Environment:
-    """A compute environment as demand assignment sees it."""
+    """A compute environment as the scheduler places jobs on it and the provisioner
+    counts demand for it (the one view of a compute environment outside its document)."""
 
-    arn: str
+    name: str  # its ARN
     enabled: bool  # ENABLED and VALID
     platform: str  # "EC2" or "FARGATE"
     max_mvcpus: int | None  # None: no ceiling (UNMANAGED without unmanagedvCpus)
-    # None: no instance types to fit (Fargate, UNMANAGED)
+    # The instance types it may launch (MANAGED EC2/SPOT); None: no shapes to check
+    # (Fargate, UNMANAGED).
     types: tuple[InstanceType, ...] | None = None
+    used_mvcpus: int = 0  # what its attempts hold now (the scheduler's round adds to it)
 
-    def can_run(self, platform: str, shape: Shape) -> bool:
-        if not self.enabled or platform != self.platform:
-            return False
+    def fits(self, mvcpus: int) -> bool:
+        """Room for ``mvcpus`` more now."""
+        return self.max_mvcpus is None or self.used_mvcpus + mvcpus <= self.max_mvcpus
+
+    def could_ever_fit(self, shape: Shape) -> bool:
+        """Within maxvCpus, and on one instance of some type it may launch (vCPUs, memory
+        and GPUs at once): a job that fits no instance would wait forever."""
         if self.max_mvcpus is not None and shape.mvcpus > self.max_mvcpus:
             return False
-        return self.types is None or any(t.fits(shape) for t in self.types)
+        return not self.types or any(t.fits(shape) for t in self.types)
+
+    def can_run(self, platform: str, shape: Shape) -> bool:
+        return self.enabled and platform == self.platform and self.could_ever_fit(shape)
+
+
+def environment(doc: dict[str, Any], catalog: Catalog, used_mvcpus: int = 0) -> Environment:
+    """The view of a compute environment's document (DescribeComputeEnvironments shape)."""
+    ceiling = compute.max_vcpus(doc)
+    return Environment(
+        name=doc["computeEnvironmentArn"],
+        enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
+        platform=compute.platform(doc),
+        max_mvcpus=None if ceiling is None else ceiling * 1000,
+        types=instance_types(doc, catalog),
+        used_mvcpus=used_mvcpus,
+    )
 
 
 @dataclass(frozen=True)
@@ -244,9 +267,9 @@ def assign(
             able = [e for e in envs if e.can_run(job.platform, job.shape)]
             if not able:
                 continue
-            target = next((e for e in able if room[e.arn] >= job.shape.mvcpus), able[0])
-            room[target.arn] -= job.shape.mvcpus
-            out.setdefault(target.arn, []).append(job.shape)
+            target = next((e for e in able if room[e.name] >= job.shape.mvcpus), able[0])
+            room[target.name] -= job.shape.mvcpus
+            out.setdefault(target.name, []).append(job.shape)
     return out
 
 

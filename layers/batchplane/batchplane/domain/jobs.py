@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ..errors import ClientException
-from . import checks, jobdefs, nodes
+from . import checks, compute, jobdefs, nodes
 
 SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED, FAILED = (
     "SUBMITTED",
@@ -284,3 +284,101 @@ def interrupted_reason(instance_id: str | None) -> str:
     if instance_id:
         return f"Host EC2 (instance {instance_id}) terminated."
     return "Your Spot Task was interrupted."
+
+
+def parent_cancel_decision(doc: dict[str, Any], reason: str, terminate: bool) -> bool:
+    """CancelJob (or TerminateJob) of an array parent that has children, as AWS does it:
+    the children that have not started are cancelled (TerminateJob also stops the running
+    ones) and the parent stays PENDING until every child ended, then ends FAILED with
+    ``reason``. Marks ``doc``; False when nothing changes (it ended, or is already
+    cancelled and this is not a TerminateJob, or is already terminated)."""
+    if doc["status"] in TERMINAL or doc.get("isTerminated"):
+        return False
+    if doc.get("isCancelled") and not terminate:
+        return False
+    doc["isCancelled"] = True
+    if terminate:
+        doc["isTerminated"] = True
+    doc["statusReason"] = reason  # the children's reason too; the parent's when it ends
+    return True
+
+
+def cancel_decision(doc: dict[str, Any], reason: str, terminate: bool, now: int) -> str | None:
+    """Apply CancelJob (or TerminateJob) to ``doc`` as AWS does. Returns None when nothing
+    changes, else the task ARN to stop once the change is saved ("" for none)."""
+    status = doc["status"]
+    if status in QUEUED:
+        doc["isCancelled"] = True
+        if terminate:
+            doc["isTerminated"] = True
+        move(doc, FAILED, reason)
+        doc["stoppedAt"] = now
+        return ""
+    if terminate and status in (STARTING, RUNNING) and not doc["isTerminated"]:
+        doc["isTerminated"] = True
+        doc["statusReason"] = reason
+        return doc["container"].get("taskArn") or ""
+    return None
+
+
+# -- SubmitJob checks that need the queue and the definition ----------------------------
+
+
+def check_queue_accepts(queue: dict[str, Any]) -> None:
+    if queue["state"] != "ENABLED":
+        raise ClientException(
+            f"Job queue {queue['jobQueueName']} is DISABLED and accepts no new jobs: "
+            "enable it with UpdateJobQueue state=ENABLED."
+        )
+
+
+def check_share(request: dict[str, Any], queue: dict[str, Any]) -> None:
+    """shareIdentifier and schedulingPriorityOverride go with fair-share queues only."""
+    fair_share = bool(queue.get("schedulingPolicyArn"))
+    share = request.get("shareIdentifier")
+    if fair_share and not share:
+        raise ClientException(
+            f"Job queue {queue['jobQueueName']} has a fair-share scheduling policy: "
+            "SubmitJob needs a shareIdentifier."
+        )
+    if share and not fair_share:
+        raise ClientException(
+            f"Job queue {queue['jobQueueName']} has no scheduling policy: shareIdentifier "
+            "applies only to fair-share queues."
+        )
+    if "schedulingPriorityOverride" in request and not fair_share:
+        raise ClientException("schedulingPriorityOverride applies only to fair-share job queues.")
+
+
+def check_platform(queue: dict[str, Any], definition: dict[str, Any], environments: list[dict[str, Any]]) -> None:
+    """The definition's platform (EC2 or FARGATE) is one the queue's compute environments
+    (``environments``, those that exist) run."""
+    wanted = definition.get("platformCapabilities", ["EC2"])[0]
+    platforms = {compute.platform(doc) for doc in environments}
+    if platforms and wanted not in platforms:
+        raise ClientException(
+            f"Job definition {definition['jobDefinitionName']} has platformCapabilities "
+            f"{wanted} but job queue {queue['jobQueueName']} runs on "
+            f"{'/'.join(sorted(platforms))} compute environments."
+        )
+
+
+def check_multinode(request: dict[str, Any],
+                    definition: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A multinode definition's job: its nodeProperties and each node's overrides
+    (None, [] for a container job)."""
+    name = definition["jobDefinitionName"]
+    if definition["type"] != "multinode":
+        if request.get("nodeOverrides"):
+            raise ClientException(
+                f"nodeOverrides applies to multinode job definitions; {name} is a container job definition: "
+                "use containerOverrides.")
+        return None, []
+    if request.get("arrayProperties"):
+        raise ClientException(
+            f"Job definition {name} is multinode: a multi-node parallel job cannot be an array job.")
+    if request.get("containerOverrides"):
+        raise ClientException(
+            f"Job definition {name} is multinode: containerOverrides does not apply, use "
+            "nodeOverrides.nodePropertyOverrides with the targetNodes to override.")
+    return nodes.job_node_properties(definition, request.get("nodeOverrides"))

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .capacity import InstanceType, Shape
+from .capacity import Environment, Shape
+from .fairshare import FairShare
 
 MISCONFIGURED = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU)"
@@ -37,44 +38,6 @@ RESERVED = (
     " for share identifiers that have no jobs yet (computeReservation)."
 )
 PREEMPTED = "Preempted by job"
-
-
-@dataclass
-class Environment:
-    name: str
-    enabled: bool
-    platform: str  # "EC2" or "FARGATE"
-    max_mvcpus: int | None  # None: no ceiling known (UNMANAGED without unmanagedvCpus)
-    used_mvcpus: int = 0
-    # The instance types it may launch (MANAGED EC2/SPOT); None: no shapes to check.
-    types: tuple[InstanceType, ...] | None = None
-
-    def fits(self, mvcpus: int) -> bool:
-        return self.max_mvcpus is None or self.used_mvcpus + mvcpus <= self.max_mvcpus
-
-    def could_ever_fit(self, job: Candidate) -> bool:
-        """Within maxvCpus, and on one instance of some type it may launch (vCPUs, memory
-        and GPUs at once): a job that fits no instance would wait forever."""
-        if self.max_mvcpus is not None and job.mvcpus > self.max_mvcpus:
-            return False
-        return not self.types or any(t.fits(job.shape) for t in self.types)
-
-
-@dataclass
-class FairShare:
-    """A queue's scheduling policy, with what each share uses now (in milli-vCPUs)."""
-
-    compute_reservation: int = 0  # percent
-    weights: dict[str, float] = field(default_factory=dict)  # identifier or prefix* -> weight
-    usage: dict[str, float] = field(default_factory=dict)  # share -> running + decayed mvCPUs
-
-    def weight(self, share: str) -> float:
-        """The share's weightFactor: its own entry, else the longest matching prefix*,
-        else 1."""
-        if share in self.weights:
-            return self.weights[share]
-        prefixes = [p for p in self.weights if p.endswith("*") and share.startswith(p[:-1])]
-        return self.weights[max(prefixes, key=len)] if prefixes else 1.0
 
 
 @dataclass
@@ -150,14 +113,14 @@ def plan(
 def _place(job: Candidate, ces: list[Environment], out: Plan) -> bool:
     usable = [ce for ce in ces if ce.enabled and ce.platform == job.platform
               and job.environment in (None, ce.name)]
-    target = next((ce for ce in usable if ce.fits(job.mvcpus) and ce.could_ever_fit(job)), None)
+    target = next((ce for ce in usable if ce.fits(job.mvcpus) and ce.could_ever_fit(job.shape)), None)
     if target is not None:
         target.used_mvcpus += job.mvcpus
         out.placements.append((job, target.name))
         return True
     if not usable:
         reason = NO_ENVIRONMENT
-    elif not any(ce.could_ever_fit(job) for ce in usable):
+    elif not any(ce.could_ever_fit(job.shape) for ce in usable):
         reason = MISCONFIGURED
     else:
         reason = NO_CAPACITY
@@ -237,11 +200,3 @@ def _preempt(queue: Queue, ces: list[Environment], jobs: list[Candidate], runnin
                     taken.add(victim.job_id)
                 ce.used_mvcpus += job.mvcpus
                 break
-
-
-def decayed(previous: float, since_ms: int, now_ms: int, decay_seconds: int) -> float:
-    """A share's historic usage decayed from ``since_ms`` to ``now_ms`` (half-life-free
-    exponential with time constant shareDecaySeconds; none without decay)."""
-    if decay_seconds <= 0:
-        return 0.0
-    return previous * math.exp(-max(0, now_ms - since_ms) / (decay_seconds * 1000))

@@ -11,17 +11,17 @@ from ..domain import arrays
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import TaskLauncher
-from ..store import DynamoStore, Item
-from ..store.arrays import ArrayCounters
+from ..store import Item
 from ..store.jobs import JobStore
+from ..store.repositories import Repositories
 from .dependencies import Dependencies
 
 
 class Arrays:
-    def __init__(self, store: DynamoStore, dependencies: Dependencies, launcher: TaskLauncher | None) -> None:
-        self.store = store
-        self.jobs = JobStore(store)
-        self.counters = ArrayCounters(store)
+    def __init__(self, repos: Repositories, dependencies: Dependencies, launcher: TaskLauncher | None) -> None:
+        self.store = repos.store
+        self.jobs = repos.jobs
+        self.counters = repos.array_counters
         self.dependencies = dependencies
         self.launcher = launcher
 
@@ -99,10 +99,8 @@ class Arrays:
 
     def cancel_one(self, item: Item, reason: str, terminate: bool) -> None:
         """What CancelJob/TerminateJob do to one child (the cascade's unit)."""
-        from .jobs import cancel_decision
-
         while True:
-            stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
+            stop_task = rules.cancel_decision(item.doc, reason, terminate, now_ms())
             if stop_task is None:
                 return
             try:

@@ -6,22 +6,21 @@ from typing import Any
 
 from ..clock import now_ms
 from ..domain import jobs as rules
-from ..domain.scheduling import decayed
 from ..errors import ConflictError
-from ..store import DynamoStore, Item
-from ..store.jobs import JobStore, mvcpus
-from ..store.shares import Shares
-from ..store.usage import UsageCounters
+from ..store import Item
+from ..store.jobs import mvcpus
+from ..store.repositories import Repositories
+from .fairshare import ShareUsage
 from .resources import Resources
 
 
 class Attempts:
-    def __init__(self, store: DynamoStore) -> None:
-        self.store = store
-        self.jobs = JobStore(store)
-        self.usage = UsageCounters(store)
-        self.shares = Shares(store)
-        self.resources = Resources(store)
+    def __init__(self, repos: Repositories, resources: Resources, share_usage: ShareUsage) -> None:
+        self.store = repos.store
+        self.jobs = repos.jobs
+        self.usage = repos.usage
+        self.resources = resources
+        self.share_usage = share_usage
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,
                      started_at: int, container_instance: str | None = None, item: Item | None = None,
@@ -115,33 +114,8 @@ class Attempts:
                 item = None
                 continue
             if doc.get("shareIdentifier") and doc.get("startedAt"):
-                self._record_share_usage(item.extra["queue"], doc)
+                self.share_usage.record(item.extra["queue"], doc)
             return status
-
-    def _record_share_usage(self, queue: str, doc: dict[str, Any]) -> None:
-        """Add the finished attempt's vCPU-time to its share's decayed usage (fair share
-        with shareDecaySeconds > 0), as average milli-vCPUs over the decay window."""
-        q = self.resources.job_queue(queue).doc
-        if not q.get("schedulingPolicyArn"):
-            return
-        decay = self.resources.scheduling_policy(q["schedulingPolicyArn"]).doc["fairsharePolicy"]["shareDecaySeconds"]
-        if decay <= 0:
-            return
-        now = now_ms()
-        added = mvcpus(doc) * max(0, now - doc["startedAt"]) / (decay * 1000)
-        share = doc["shareIdentifier"]
-        while True:
-            item = self.shares.get(queue, share)
-            if item is None:
-                item = Shares.new(queue, share, added, now)
-            else:
-                item.doc["usage"] = decayed(item.doc["usage"], item.doc["at"], now, decay) + added
-                item.doc["at"] = now
-            try:
-                self.shares.save(item)
-                return
-            except ConflictError:
-                continue
 
     def requeue_unstarted(self, job_id: str, run: int, *, reason: str, hold_ms: int) -> None:
         """The dispatched attempt found no room and never started: back to RUNNABLE with

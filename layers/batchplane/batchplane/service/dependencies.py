@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..clock import now_ms
 from ..domain import arrays, nodes
+from ..domain import dependencies as rules_deps
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import Workflows
-from ..store import DynamoStore
 from ..store.dependencies import DependencyEdges
-from ..store.jobs import JobStore
+from ..store.repositories import Repositories
 
 if TYPE_CHECKING:
     from .nodes import Nodes
@@ -28,10 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class Dependencies:
-    def __init__(self, store: DynamoStore, workflows: Workflows | None, multinode: Nodes | None = None) -> None:
-        self.store = store
-        self.jobs = JobStore(store)
-        self.edges = DependencyEdges(store)
+    def __init__(self, repos: Repositories, workflows: Workflows | None, multinode: Nodes | None = None) -> None:
+        self.store = repos.store
+        self.jobs = repos.jobs
+        self.edges = repos.edges
         self.workflows = workflows
         self.multinode = multinode  # a multi-node parallel job's nodes are made when it no longer waits
 
@@ -43,9 +44,9 @@ class Dependencies:
         item = self.jobs.get(job_id)
         if item is None or item.doc["status"] != rules.SUBMITTED:
             return False
-        deps = arrays.parent_dependencies(item.doc)
+        deps = rules_deps.parent_dependencies(item.doc)
         item.extra["waiting"] = len(deps)
-        target = rules.PENDING if deps or _is_parent(item.doc) or nodes.is_parent(item.doc) else rules.RUNNABLE
+        target = rules.PENDING if deps or arrays.is_parent(item.doc) or nodes.is_parent(item.doc) else rules.RUNNABLE
         rules.move(item.doc, target)
         try:
             self.jobs.save(item)
@@ -92,7 +93,7 @@ class Dependencies:
             if nodes.is_parent(item.doc):
                 assert self.multinode is not None, "multi-node parallel jobs need service.nodes"
                 return self.multinode.start(job_id)
-            if _is_parent(item.doc):
+            if arrays.is_parent(item.doc):
                 if item.extra.get("fanout"):
                     return False
                 item.extra["fanout"] = "materialize"
@@ -102,7 +103,7 @@ class Dependencies:
                 self.jobs.save(item)
             except ConflictError:
                 continue
-            if _is_parent(item.doc):
+            if arrays.is_parent(item.doc):
                 assert self.workflows is not None, "array jobs need the fan-out workflow"
                 self.workflows.start_array(job_id, "materialize", item.doc["arrayProperties"]["size"])
                 return False
@@ -125,14 +126,10 @@ class Dependencies:
             item = self.jobs.get(job_id)
             if edge is None or item is None or (edge.extra or {}).get("released"):
                 break
-            decision = arrays.released(dep_status, edge.doc.get("type"))
+            decision = rules_deps.released(dep_status, edge.doc.get("type"))
             ops = [self.edges.release_op(edge, decision)]
-            doc = item.doc
-            if doc["status"] == rules.PENDING:
-                if decision == "fail":
-                    rules.move(doc, rules.FAILED, rules.DEPENDENCY_FAILED)
-                    doc["stoppedAt"] = _now()
-                else:
+            if rules_deps.release(item.doc, decision, now_ms()):
+                if decision == "ok":
                     item.extra["waiting"] = max(0, int(item.extra.get("waiting", 0)) - 1)
                 ops += self.jobs.save_ops(item)
             try:
@@ -142,13 +139,3 @@ class Dependencies:
                 continue
         return self.ready(job_id)
 
-
-def _is_parent(doc: dict[str, Any]) -> bool:
-    props = doc.get("arrayProperties") or {}
-    return "size" in props and "index" not in props
-
-
-def _now() -> int:
-    from ..clock import now_ms
-
-    return now_ms()

@@ -13,15 +13,14 @@ from typing import Any
 from .. import arns
 from ..clock import now_ms
 from ..config import settings
-from ..domain import arrays, checks, compute, nodes, roles, tenancy
+from ..domain import arrays, checks, dependencies, nodes, roles, tenancy
 from ..domain import jobs as rules
 from ..errors import AccessDeniedException, ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
-from ..store import DynamoStore, Item
+from ..store import Item
 from ..store.jobs import JobStore, mvcpus
-from ..store.submit_keys import SubmitKeys
+from ..store.repositories import Repositories
 from .arrays import Arrays
-from .dependencies import Dependencies
 from .nodes import Nodes
 from .resources import Resources, _page_size
 
@@ -32,16 +31,16 @@ SNAPSHOT_SIZE = 100
 
 
 class Jobs:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher | None = None,
-                 workflows: Workflows | None = None, multinode: Nodes | None = None) -> None:
-        self.store = store
-        self.jobs = JobStore(store)
-        self.submit_keys = SubmitKeys(store)
-        self.resources = Resources(store)
+    def __init__(self, repos: Repositories, resources: Resources, arrays: Arrays, multinode: Nodes,
+                 launcher: TaskLauncher | None = None, workflows: Workflows | None = None) -> None:
+        self.store = repos.store
+        self.jobs = repos.jobs
+        self.submit_keys = repos.submit_keys
+        self.resources = resources
+        self.arrays = arrays
+        self.multinode = multinode
         self.launcher = launcher  # TerminateJob stops running attempts through it
         self.workflows = workflows  # cancelling an array parent fans out to its children
-        self.multinode = multinode or Nodes(store, launcher)
-        self.arrays = Arrays(store, Dependencies(store, workflows, self.multinode), launcher)
 
     def get(self, job_id: str) -> Item | None:
         return self.jobs.get(job_id)
@@ -57,20 +56,18 @@ class Jobs:
         identity that owns it (see domain.tenancy), None for the stack's own."""
         rules.validate_submit(request)
         queue = self.resources.job_queue(request["jobQueue"]).doc
-        if queue["state"] != "ENABLED":
-            raise ClientException(
-                f"Job queue {queue['jobQueueName']} is DISABLED and accepts no new jobs: "
-                "enable it with UpdateJobQueue state=ENABLED."
-            )
+        rules.check_queue_accepts(queue)
         definition = self.resources.job_definition(request["jobDefinition"], active_only=True).doc
         # A definition registered before the stack's PassableRoles changed.
         roles.check_job_definition(definition, settings().passable_roles)
-        self._check_share(request, queue)
-        self._check_platform(queue, definition)
-        node_props, node_overrides = self._check_multinode(request, definition)
+        rules.check_share(request, queue)
+        rules.check_platform(queue, definition, self._environments(queue))
+        node_props, node_overrides = rules.check_multinode(request, definition)
         size = arrays.array_size(request)
-        deps = arrays.dependencies(request, size)
-        self._check_dependencies(deps, size, caller)
+        deps = dependencies.depends_on(request, size)
+        named = [d["jobId"] for d in deps if "jobId" in d]
+        found = {i.doc["jobId"]: i.doc for i in self._visible(self.jobs.get_many(named), caller)}
+        dependencies.check_named(deps, found, size)
 
         if request_key:
             earlier = self.submit_keys.get(request_key)
@@ -117,27 +114,6 @@ class Jobs:
             self._admit_now(job_id)
         return answer
 
-    @staticmethod
-    def _check_multinode(request: dict[str, Any],
-                         definition: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """A multinode definition's job: its nodeProperties and each node's overrides
-        (None, [] for a container job)."""
-        name = definition["jobDefinitionName"]
-        if definition["type"] != "multinode":
-            if request.get("nodeOverrides"):
-                raise ClientException(
-                    f"nodeOverrides applies to multinode job definitions; {name} is a container job definition: "
-                    "use containerOverrides.")
-            return None, []
-        if request.get("arrayProperties"):
-            raise ClientException(
-                f"Job definition {name} is multinode: a multi-node parallel job cannot be an array job.")
-        if request.get("containerOverrides"):
-            raise ClientException(
-                f"Job definition {name} is multinode: containerOverrides does not apply, use "
-                "nodeOverrides.nodePropertyOverrides with the targetNodes to override.")
-        return nodes.job_node_properties(definition, request.get("nodeOverrides"))
-
     def _admit_now(self, job_id: str) -> None:
         """SUBMITTED -> RUNNABLE at once for a job that waits for nothing, rather than when
         the scheduler reads its stream record: behind a large array's records that took
@@ -148,48 +124,11 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the job is accepted; the stream admits it
             log.warning("admitting %s at submit failed; the stream will", job_id, exc_info=True)
 
-    def _check_dependencies(self, deps: list[dict[str, str]], size: int | None, caller: str | None) -> None:
-        ids = [d["jobId"] for d in deps if "jobId" in d]
-        if len(set(ids)) != len(ids):
-            raise ClientException("dependsOn lists the same job twice.")
-        found = {i.doc["jobId"]: i.doc for i in self._visible(self.jobs.get_many(ids), caller)}
-        for dep in deps:
-            if "jobId" not in dep:
-                continue
-            if dep["jobId"] not in found:
-                raise ClientException(f"dependsOn names job {dep['jobId']}, which does not exist.")
-            if dep.get("type") == arrays.N_TO_N and size is not None:
-                arrays.check_n_to_n(dep["jobId"], found[dep["jobId"]], size)
-
-    def _check_share(self, request: dict[str, Any], queue: dict[str, Any]) -> None:
-        fair_share = bool(queue.get("schedulingPolicyArn"))
-        share = request.get("shareIdentifier")
-        if fair_share and not share:
-            raise ClientException(
-                f"Job queue {queue['jobQueueName']} has a fair-share scheduling policy: "
-                "SubmitJob needs a shareIdentifier."
-            )
-        if share and not fair_share:
-            raise ClientException(
-                f"Job queue {queue['jobQueueName']} has no scheduling policy: shareIdentifier "
-                "applies only to fair-share queues."
-            )
-        if "schedulingPriorityOverride" in request and not fair_share:
-            raise ClientException(
-                "schedulingPriorityOverride applies only to fair-share job queues."
-            )
-
-    def _check_platform(self, queue: dict[str, Any], definition: dict[str, Any]) -> None:
-        wanted = definition.get("platformCapabilities", ["EC2"])[0]
-        ces = [self.resources.environments.get(arns.name_from(e["computeEnvironment"], "compute-environment"))
-               for e in queue["computeEnvironmentOrder"]]
-        platforms = {compute.platform(i.doc) for i in ces if i is not None}
-        if platforms and wanted not in platforms:
-            raise ClientException(
-                f"Job definition {definition['jobDefinitionName']} has platformCapabilities "
-                f"{wanted} but job queue {queue['jobQueueName']} runs on "
-                f"{'/'.join(sorted(platforms))} compute environments."
-            )
+    def _environments(self, queue: dict[str, Any]) -> list[dict[str, Any]]:
+        """The compute environments of ``queue`` that exist."""
+        order = queue["computeEnvironmentOrder"]
+        names = [arns.name_from(e["computeEnvironment"], "compute-environment") for e in order]
+        return [i.doc for i in self.resources.environments.get_many(names)]
 
     # -- DescribeJobs / ListJobs ------------------------------------------------------
 
@@ -419,7 +358,7 @@ class Jobs:
                     continue
                 return {}
             if _has_children(item):
-                if not parent_cancel_decision(item.doc, reason, terminate):
+                if not rules.parent_cancel_decision(item.doc, reason, terminate):
                     return {}
                 # The children go the same way, in chunks, by the fan-out workflow; the
                 # parent ends when the last of them has (Arrays.settle).
@@ -434,7 +373,7 @@ class Jobs:
                 return {}
             # A job, an array child, or an array parent that has no children yet (still
             # SUBMITTED, or PENDING on its dependencies): it ends now.
-            stop_task = cancel_decision(item.doc, reason, terminate, now_ms())
+            stop_task = rules.cancel_decision(item.doc, reason, terminate, now_ms())
             if stop_task is None:
                 return {}  # CancelJob leaves STARTING/RUNNING alone; ended jobs stay ended
             try:
@@ -458,41 +397,6 @@ def _has_children(item: Item) -> bool:
     """An array parent whose children exist or are being made: its fan-out has begun."""
     props = item.doc.get("arrayProperties") or {}
     return "size" in props and "index" not in props and bool(item.extra.get("fanout"))
-
-
-def parent_cancel_decision(doc: dict[str, Any], reason: str, terminate: bool) -> bool:
-    """CancelJob (or TerminateJob) of an array parent that has children, as AWS does it:
-    the children that have not started are cancelled (TerminateJob also stops the running
-    ones) and the parent stays PENDING until every child ended, then ends FAILED with
-    ``reason``. Marks ``doc``; False when nothing changes (it ended, or is already
-    cancelled and this is not a TerminateJob, or is already terminated)."""
-    if doc["status"] in rules.TERMINAL or doc.get("isTerminated"):
-        return False
-    if doc.get("isCancelled") and not terminate:
-        return False
-    doc["isCancelled"] = True
-    if terminate:
-        doc["isTerminated"] = True
-    doc["statusReason"] = reason  # the children's reason too; the parent's when it ends
-    return True
-
-
-def cancel_decision(doc: dict[str, Any], reason: str, terminate: bool, now: int) -> str | None:
-    """Apply CancelJob (or TerminateJob) to ``doc`` as AWS does. Returns None when nothing
-    changes, else the task ARN to stop once the change is saved ("" for none)."""
-    status = doc["status"]
-    if status in rules.QUEUED:
-        doc["isCancelled"] = True
-        if terminate:
-            doc["isTerminated"] = True
-        rules.move(doc, rules.FAILED, reason)
-        doc["stoppedAt"] = now
-        return ""
-    if terminate and status in (rules.STARTING, rules.RUNNING) and not doc["isTerminated"]:
-        doc["isTerminated"] = True
-        doc["statusReason"] = reason
-        return doc["container"].get("taskArn") or ""
-    return None
 
 
 def request_key(caller: str, invocation_id: str | None, body: bytes | str) -> str | None:

@@ -18,8 +18,9 @@ from ..domain import jobs as rules
 from ..domain import nodes
 from ..errors import ConflictError
 from ..ports import TaskLauncher
-from ..store import DynamoStore, Item
+from ..store import Item
 from ..store.jobs import JobStore
+from ..store.repositories import Repositories
 from .attempts import Attempts
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,10 @@ MAIN_EXITED = "The main node of the multi-node parallel job exited"
 
 
 class Nodes:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher | None = None) -> None:
-        self.store = store
-        self.jobs = JobStore(store)
-        self.attempts = Attempts(store)
+    def __init__(self, repos: Repositories, attempts: Attempts, launcher: TaskLauncher | None = None) -> None:
+        self.store = repos.store
+        self.jobs = repos.jobs
+        self.attempts = attempts
         self.launcher = launcher
 
     # -- the nodes of an attempt ------------------------------------------------------

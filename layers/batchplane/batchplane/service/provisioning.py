@@ -24,11 +24,11 @@ from ..domain import capacity, compute
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import CapacityController, CapacityError
-from ..store.jobs import JobStore
+from ..store.repositories import Repositories
 from .resources import Resources
 
 if TYPE_CHECKING:
-    from ..store import DynamoStore, Item
+    from ..store import Item
 
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 1000  # waiting jobs per queue a pass looks at
@@ -40,17 +40,18 @@ HEALTHY = "ComputeEnvironment Healthy"
 class Provisioning:
     def __init__(
         self,
-        store: DynamoStore,
+        repos: Repositories,
+        resources: Resources,
         controller: CapacityController | None,
         catalog: capacity.Catalog | None = None,
         scale_in_after_seconds: float = SCALE_IN_AFTER_SECONDS,
     ) -> None:
-        self.store = store
+        self.store = repos.store
         self.controller = controller
         self.catalog = catalog or capacity.default_catalog()
         self.scale_in_after_ms = int(scale_in_after_seconds * 1000)
-        self.jobs = JobStore(store)
-        self.resources = Resources(store)
+        self.jobs = repos.jobs
+        self.resources = resources
 
     def provision(self) -> dict[str, int]:
         """One pass over every compute environment; returns the desiredvCpus set for each
@@ -79,7 +80,7 @@ class Provisioning:
                 environments=tuple(e["computeEnvironment"] for e in
                                    sorted(q["computeEnvironmentOrder"], key=lambda e: e["order"])),
             ))
-        environments = {arn: self._environment(d) for arn, d in docs.items()}
+        environments = {arn: capacity.environment(d, self.catalog) for arn, d in docs.items()}
         assigned = capacity.assign(queues, environments, active)
         out: dict[str, int] = {}
         failure: Exception | None = None
@@ -113,16 +114,6 @@ class Provisioning:
 
     def _environments(self) -> list[Item]:
         return self.resources.environments.all()
-
-    def _environment(self, doc: dict[str, Any]) -> capacity.Environment:
-        ceiling = compute.max_vcpus(doc)
-        return capacity.Environment(
-            arn=doc["computeEnvironmentArn"],
-            enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
-            platform=compute.platform(doc),
-            max_mvcpus=None if ceiling is None else ceiling * 1000,
-            types=capacity.instance_types(doc, self.catalog),
-        )
 
     def _provision(
         self, item: Item, waiting: list[capacity.Shape], active: list[capacity.Shape]

@@ -10,10 +10,9 @@ from ..config import settings
 from ..domain import capacity, compute, jobdefs, nodes, policies, queues, roles
 from ..errors import ClientException, ConflictError
 from ..ports import ComputeProvisioner
-from ..store import DynamoStore, Item
-from ..store.jobs import JobStore
-from ..store.resources import ComputeEnvironments, JobDefinitions, JobQueues, Named, SchedulingPolicies
-from ..store.usage import UsageCounters
+from ..store import Item
+from ..store.repositories import Repositories
+from ..store.resources import Named
 
 _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
 
@@ -36,15 +35,15 @@ def _page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> i
 
 
 class Resources:
-    def __init__(self, store: DynamoStore, provisioner: ComputeProvisioner | None = None) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, provisioner: ComputeProvisioner | None = None) -> None:
+        self.store = repos.store
         self.provisioner = provisioner
-        self.usage = UsageCounters(store)
-        self.environments = ComputeEnvironments(store)
-        self.queues = JobQueues(store)
-        self.policies = SchedulingPolicies(store)
-        self.definitions = JobDefinitions(store)
-        self.jobs = JobStore(store)
+        self.usage = repos.usage
+        self.environments = repos.environments
+        self.queues = repos.queues
+        self.policies = repos.policies
+        self.definitions = repos.definitions
+        self.jobs = repos.jobs
         self._by_kind: dict[str, Named] = {  # what TagResource can name, by ARN kind
             "compute-environment": self.environments,
             "job-queue": self.queues,

@@ -12,17 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..clock import now_ms
-from ..domain import arrays, capacity, compute, nodes, scheduling
+from ..domain import capacity, compute, nodes, scheduling
 from ..domain import jobs as rules
+from ..domain.dependencies import parent_dependencies
 from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
-from ..store import DynamoStore, Item
+from ..store import Item
 from ..store.jobs import JobStore, mvcpus
-from ..store.shares import Shares
-from ..store.usage import UsageCounters
+from ..store.repositories import Repositories
 from .arrays import Arrays
 from .attempts import Attempts
 from .dependencies import Dependencies
+from .fairshare import ShareUsage
 from .resources import Resources
 from .tasks import TASK_LOST, on_task_state_change
 
@@ -58,15 +59,15 @@ MAX_TRANSACTION_ITEMS = 25  # TransactWriteItems takes 100 on AWS; moto still ta
 
 
 class Scheduler:
-    def __init__(self, store: DynamoStore, launcher: TaskLauncher, dependencies: Dependencies,
-                 arrays: Arrays | None = None) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, resources: Resources, attempts: Attempts, share_usage: ShareUsage,
+                 launcher: TaskLauncher, dependencies: Dependencies, arrays: Arrays) -> None:
+        self.store = repos.store
         self.arrays = arrays
-        self.jobs = JobStore(store)
-        self.usage = UsageCounters(store)
-        self.shares = Shares(store)
-        self.resources = Resources(store)
-        self.attempts = Attempts(store)
+        self.jobs = repos.jobs
+        self.usage = repos.usage
+        self.share_usage = share_usage
+        self.resources = resources
+        self.attempts = attempts
         self.launcher = launcher
         self.dependencies = dependencies
 
@@ -117,7 +118,8 @@ class Scheduler:
                             for i in self.jobs.queued(name, status, 10_000)]
             if q.get("schedulingPolicyArn"):
                 try:
-                    queue.fairshare = self._fairshare(q, running)
+                    queue.fairshare = self.share_usage.of_queue(
+                        q, ((r.share, r.mvcpus) for r in running if r.queue == name))
                 except ClientException as e:
                     # Its policy is gone (deleted by older code while in use): this queue
                     # goes first in, first out rather than stopping every queue's round.
@@ -128,7 +130,8 @@ class Scheduler:
         # usage first could count a job it no longer lists and preempt a second victim).
         usage = {doc["computeEnvironmentName"]: self.usage.of(doc["computeEnvironmentName"])
                  for doc in ce_docs.values()}
-        environments = {arn: self._environment(doc, usage[doc["computeEnvironmentName"]])
+        catalog = capacity.default_catalog()
+        environments = {arn: capacity.environment(doc, catalog, usage[doc["computeEnvironmentName"]].get("mvcpus", 0))
                         for arn, doc in ce_docs.items()}
         now = now_ms()
         items_by_id: dict[str, Item] = {}
@@ -173,17 +176,6 @@ class Scheduler:
                       item.doc.get("jobId"), e)
             return None
 
-    def _environment(self, doc: dict[str, Any], usage: dict[str, int]) -> scheduling.Environment:
-        ceiling = compute.max_vcpus(doc)
-        return scheduling.Environment(
-            name=doc["computeEnvironmentArn"],
-            enabled=doc["state"] == "ENABLED" and doc["status"] == "VALID",
-            platform=compute.platform(doc),
-            max_mvcpus=None if ceiling is None else ceiling * 1000,
-            used_mvcpus=usage.get("mvcpus", 0),
-            types=capacity.instance_types(doc, capacity.default_catalog()),
-        )
-
     @staticmethod
     def _preemptible(q: dict[str, Any], queue_docs: list[dict[str, Any]]) -> bool:
         """Whether a higher-priority preempting queue shares an environment with ``q``."""
@@ -193,30 +185,6 @@ class Scheduler:
             and mine & {e["computeEnvironment"] for e in o["computeEnvironmentOrder"]}
             for o in queue_docs
         )
-
-    def _fairshare(self, q: dict[str, Any], running: list[scheduling.Running]) -> scheduling.FairShare:
-        policy = self.resources.scheduling_policy(q["schedulingPolicyArn"]).doc["fairsharePolicy"]
-        usage: dict[str, float] = {}
-        for r in running:
-            if r.queue == q["jobQueueName"]:
-                usage[r.share or ""] = usage.get(r.share or "", 0.0) + r.mvcpus
-        for share, past in self.share_history(q["jobQueueName"], policy["shareDecaySeconds"]).items():
-            usage[share] = usage.get(share, 0.0) + past
-        return scheduling.FairShare(
-            compute_reservation=policy["computeReservation"],
-            weights={d["shareIdentifier"]: float(d.get("weightFactor", 1.0)) for d in policy["shareDistribution"]},
-            usage=usage,
-        )
-
-    def share_history(self, queue: str, decay_seconds: int) -> dict[str, float]:
-        """Each share's finished work, decayed to now, as average milli-vCPUs."""
-        if decay_seconds <= 0:
-            return {}
-        now = now_ms()
-        return {
-            i.doc["share"]: scheduling.decayed(i.doc["usage"], i.doc["at"], now, decay_seconds)
-            for i in self.shares.of(queue)
-        }
 
     def _preempt(self, victim: scheduling.Running, preemptor: scheduling.Candidate) -> None:
         reason = (f"{scheduling.PREEMPTED} {preemptor.job_id} of higher-priority job queue "
@@ -284,7 +252,7 @@ class Scheduler:
             elif not int(item.extra.get("waiting", 0)):
                 self.dependencies.ready(job_id)
             return
-        deps = (doc.get("dependsOn") or []) if "index" in props else arrays.parent_dependencies(doc)
+        deps = (doc.get("dependsOn") or []) if "index" in props else parent_dependencies(doc)
         found = {d.doc["jobId"]: d for d in self.jobs.get_many([d["jobId"] for d in deps if "jobId" in d])}
         ended = [d for d in deps if d.get("jobId") in found and found[d["jobId"]].doc["status"] in rules.TERMINAL]
         if ended:

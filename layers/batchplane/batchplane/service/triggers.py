@@ -8,29 +8,24 @@ event or a schedule firing delivered twice (EventBridge and Lambda retry) gives 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..clock import now_ms
 from ..domain import jobs as rules
 from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
-from ..store import DynamoStore, Item
-from ..store.triggers import ScheduleStore, TriggerStore
+from ..store import Item
+from ..store.repositories import Repositories
 from .resources import _page_size
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..ports import ScheduleBackend
     from .jobs import Jobs
 
 log = logging.getLogger(__name__)
-
-
-class ScheduleBackend(Protocol):
-    """What fires schedules: EventBridge Scheduler (moto's in local mode)."""
-
-    def put(self, doc: dict[str, Any]) -> None: ...
-
-    def delete(self, name: str) -> None: ...
 
 
 def _check_jobs(jobs: Jobs, doc: dict[str, Any], name: str, reserved: tuple[str, ...]) -> None:
@@ -55,10 +50,10 @@ def _names(request: dict[str, Any], field: str) -> list[str] | None:
 
 
 class Triggers:
-    def __init__(self, store: DynamoStore, jobs: Jobs) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, jobs: Jobs) -> None:
+        self.store = repos.store
         self.jobs = jobs
-        self.triggers = TriggerStore(store)
+        self.triggers = repos.triggers
 
     def _get(self, name: Any) -> Item:
         item = self.triggers.get(domain.trigger_name(name))
@@ -149,21 +144,18 @@ class Triggers:
 
 
 class Schedules:
-    def __init__(self, store: DynamoStore, jobs: Jobs, backend: ScheduleBackend | None) -> None:
-        self.store = store
+    def __init__(self, repos: Repositories, jobs: Jobs, backend: Callable[[], ScheduleBackend]) -> None:
+        self.store = repos.store
         self.jobs = jobs
-        self._backend = backend
-        self.schedules = ScheduleStore(store)
+        self._make_backend = backend
+        self._backend: ScheduleBackend | None = None
+        self.schedules = repos.schedules
 
     @property
     def backend(self) -> ScheduleBackend:
+        # Made on first use: reading schedules needs no Scheduler (nor its settings).
         if self._backend is None:
-            from .. import aws
-            from ..adapters.eventbridge_scheduler import EventBridgeSchedules, SchedulerSettings
-
-            self._backend = EventBridgeSchedules(
-                aws.client("scheduler"), SchedulerSettings.from_env()
-            )
+            self._backend = self._make_backend()
         return self._backend
 
     def _get(self, name: Any) -> Item:
@@ -306,19 +298,3 @@ class Schedules:
                 return
             except ConflictError:
                 continue
-
-
-def triggers() -> Triggers:
-    """The trigger use cases on this process's store."""
-    from ..wiring import services
-
-    s = services()
-    return Triggers(s.store, s.jobs)
-
-
-def schedules() -> Schedules:
-    """The schedule use cases on this process's store and EventBridge Scheduler."""
-    from ..wiring import services
-
-    s = services()
-    return Schedules(s.store, s.jobs, None)
