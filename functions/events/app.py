@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from batchplane.service.tasks import on_spot_interruption, on_task_state_change
+from batchplane.service.tasks import on_task_state_change
 from batchplane.wiring import services
 
 logger = Logger()
@@ -18,7 +18,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
         status = on_task_state_change(services().attempts, event.detail)
         return {"status": status}
     if event.detail_type == "EC2 Spot Instance Interruption Warning":
-        stopped = on_spot_interruption(services().scheduler, event.detail)
+        stopped = services().watchdog.on_spot_interruption(event.detail)
         logger.info("spot interruption", extra={"instance": event.detail.get("instance-id"), "stopped": stopped})
         return {"status": "INTERRUPTED", "stopped": stopped}
     logger.info("ignored event", extra={"detail_type": event.detail_type})

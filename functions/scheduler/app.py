@@ -51,7 +51,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         woken = any(wakes)
     if not woken:
         return result
-    # The tick also sweeps for jobs whose stream record was dropped after its retries.
-    dispatched = services().scheduler.schedule(sweep="Records" not in event)
+    if "Records" not in event:
+        # The tick first does what no event does, or what a lost event left undone.
+        services().watchdog.sweep()
+    dispatched = services().scheduler.schedule()
     logger.debug("scheduling pass", extra={"dispatched": dispatched})
     return result

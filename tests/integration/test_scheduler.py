@@ -13,6 +13,7 @@ from batchplane import aws, clock, metering, wiring
 from batchplane.local.router import Function
 from batchplane.ports import CapacityUnavailable, LaunchFailed
 from batchplane.service import scheduler as scheduling
+from batchplane.service import watchdog
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event
@@ -130,7 +131,7 @@ def _runnable(functions: dict[str, Function], n: int) -> list[str]:
     jobs = [api_call(api, "submitjob", {"jobName": f"j{i}", "jobQueue": "default", "jobDefinition": "hello"})[1]
             ["jobId"] for i in range(n)]
     for job_id in jobs:
-        services().scheduler.promote(job_id)
+        services().watchdog.promote(job_id)
     assert {_job(j)["status"] for j in jobs} == {"RUNNABLE"}
     return jobs
 
@@ -303,7 +304,7 @@ def test_a_launch_without_an_answer_is_tried_again_by_the_tick_without_spending_
     down[0] = False
     functions["SchedulerFunction"].invoke(tick)
     assert "taskArn" not in _job(job)["container"], "launched again before the unsure launch's grace"
-    clock.advance(scheduling.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
+    clock.advance(watchdog.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
     functions["SchedulerFunction"].invoke(tick)
     doc = _job(job)
     assert doc["attempts"] == [] and [doc["container"]["taskArn"]] == _tasks(moto_env, ec2_environment["cluster"])
@@ -324,7 +325,7 @@ def test_launches_that_never_answer_end_the_attempt_after_the_last_try(
     tick = load_event("scheduler/tick.json")
     for _ in range(scheduling.MAX_LAUNCH_ERRORS - 1):
         assert _job(job)["status"] == "STARTING"
-        clock.advance(scheduling.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
+        clock.advance(watchdog.UNSURE_LAUNCH_GRACE_MS / 1000 + 1)
         functions["SchedulerFunction"].invoke(tick)
     doc = _job(job)
     assert doc["status"] == "FAILED", doc["status"]
@@ -358,7 +359,7 @@ def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(
     _, submitted = api_call(functions["ApiFunction"], "submitjob", {
         "jobName": "short", "jobQueue": "default", "jobDefinition": "hello", "timeout": {"attemptDurationSeconds": 60}})
     job = submitted["jobId"]
-    services().scheduler.promote(job)
+    services().watchdog.promote(job)
     _pass_dies_before_run_task(monkeypatch)
     launcher = services().scheduler.launcher
     real_stop, stopped = launcher.stop, []
@@ -426,7 +427,7 @@ def _second_environment(functions: dict[str, Function], moto_env: dict[str, Any]
 def _runnable_on(functions: dict[str, Function], queue: str) -> str:
     _, submitted = api_call(functions["ApiFunction"], "submitjob",
                             {"jobName": "other", "jobQueue": queue, "jobDefinition": "hello"})
-    services().scheduler.promote(submitted["jobId"])
+    services().watchdog.promote(submitted["jobId"])
     return submitted["jobId"]
 
 

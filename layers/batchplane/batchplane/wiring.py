@@ -12,15 +12,21 @@ from .config import settings
 from .ports import CapacityController, ComputeProvisioner, ScheduleBackend, TaskLauncher, Workflows
 from .service.arrays import Arrays
 from .service.attempts import Attempts
+from .service.compute_environments import ComputeEnvironments
 from .service.dependencies import Dependencies
 from .service.fairshare import ShareUsage
+from .service.job_definitions import JobDefinitions
+from .service.job_queues import JobQueues
 from .service.jobs import Jobs
 from .service.nodes import Nodes
 from .service.provisioning import SCALE_IN_AFTER_SECONDS, Provisioning
 from .service.reactions import Reactions
 from .service.resources import Resources
 from .service.scheduler import Scheduler
+from .service.scheduling_policies import SchedulingPolicies
+from .service.tags import Tags
 from .service.triggers import Schedules, Triggers
+from .service.watchdog import Watchdog
 from .store import DynamoStore, Store
 from .store.repositories import Repositories
 
@@ -35,8 +41,14 @@ class Services:
     store: Store
     repos: Repositories
     resources: Resources
+    compute_environments: ComputeEnvironments
+    job_queues: JobQueues
+    scheduling_policies: SchedulingPolicies
+    job_definitions: JobDefinitions
+    tags: Tags
     jobs: Jobs
     scheduler: Scheduler
+    watchdog: Watchdog
     attempts: Attempts
     arrays: Arrays
     reactions: Reactions
@@ -92,19 +104,26 @@ def services() -> Services:
             repos = Repositories.over(store)
             launcher, provisioner = _compute(settings().launcher)
             workflows = _workflows()
-            resources = Resources(repos, provisioner)
+            resources = Resources(repos)
             share_usage = ShareUsage(repos, resources)
             attempts = Attempts(repos, resources, share_usage)
             multinode = Nodes(repos, attempts, launcher)
             dependencies = Dependencies(repos, workflows, multinode)
             arrays = Arrays(repos, dependencies, launcher)
             jobs = Jobs(repos, resources, arrays, multinode, launcher, workflows)
+            scheduler = Scheduler(repos, resources, attempts, share_usage, launcher)
             _services = Services(
                 store=store,
                 repos=repos,
                 resources=resources,
+                compute_environments=ComputeEnvironments(repos, resources, provisioner),
+                job_queues=JobQueues(repos, resources),
+                scheduling_policies=SchedulingPolicies(repos, resources),
+                job_definitions=JobDefinitions(repos, resources),
+                tags=Tags(repos, resources),
                 jobs=jobs,
-                scheduler=Scheduler(repos, resources, attempts, share_usage, launcher, dependencies, arrays),
+                scheduler=scheduler,
+                watchdog=Watchdog(repos, resources, attempts, launcher, dependencies, arrays, scheduler),
                 attempts=attempts,
                 arrays=arrays,
                 reactions=Reactions(dependencies, arrays, multinode),

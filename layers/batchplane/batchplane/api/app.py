@@ -76,22 +76,22 @@ MAX_BODY = 1024 * 1024  # bytes; API Gateway allows 10 MiB but no Batch request 
 Operation = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
 OPERATIONS: dict[str, Operation] = {
-    "CreateComputeEnvironment": lambda s, b: s.resources.create_compute_environment(b),
-    "DescribeComputeEnvironments": lambda s, b: s.resources.describe_compute_environments(b),
-    "UpdateComputeEnvironment": lambda s, b: s.resources.update_compute_environment(b),
-    "DeleteComputeEnvironment": lambda s, b: s.resources.delete_compute_environment(b),
-    "CreateJobQueue": lambda s, b: s.resources.create_job_queue(b),
-    "DescribeJobQueues": lambda s, b: s.resources.describe_job_queues(b),
-    "UpdateJobQueue": lambda s, b: s.resources.update_job_queue(b),
-    "DeleteJobQueue": lambda s, b: s.resources.delete_job_queue(b),
-    "RegisterJobDefinition": lambda s, b: s.resources.register_job_definition(b),
-    "DescribeJobDefinitions": lambda s, b: s.resources.describe_job_definitions(b),
-    "DeregisterJobDefinition": lambda s, b: s.resources.deregister_job_definition(b),
-    "CreateSchedulingPolicy": lambda s, b: s.resources.create_scheduling_policy(b),
-    "DescribeSchedulingPolicies": lambda s, b: s.resources.describe_scheduling_policies(b),
-    "ListSchedulingPolicies": lambda s, b: s.resources.list_scheduling_policies(b),
-    "UpdateSchedulingPolicy": lambda s, b: s.resources.update_scheduling_policy(b),
-    "DeleteSchedulingPolicy": lambda s, b: s.resources.delete_scheduling_policy(b),
+    "CreateComputeEnvironment": lambda s, b: s.compute_environments.create(b),
+    "DescribeComputeEnvironments": lambda s, b: s.compute_environments.describe(b),
+    "UpdateComputeEnvironment": lambda s, b: s.compute_environments.update(b),
+    "DeleteComputeEnvironment": lambda s, b: s.compute_environments.delete(b),
+    "CreateJobQueue": lambda s, b: s.job_queues.create(b),
+    "DescribeJobQueues": lambda s, b: s.job_queues.describe(b),
+    "UpdateJobQueue": lambda s, b: s.job_queues.update(b),
+    "DeleteJobQueue": lambda s, b: s.job_queues.delete(b),
+    "RegisterJobDefinition": lambda s, b: s.job_definitions.register(b),
+    "DescribeJobDefinitions": lambda s, b: s.job_definitions.describe(b),
+    "DeregisterJobDefinition": lambda s, b: s.job_definitions.deregister(b),
+    "CreateSchedulingPolicy": lambda s, b: s.scheduling_policies.create(b),
+    "DescribeSchedulingPolicies": lambda s, b: s.scheduling_policies.describe(b),
+    "ListSchedulingPolicies": lambda s, b: s.scheduling_policies.list(b),
+    "UpdateSchedulingPolicy": lambda s, b: s.scheduling_policies.update(b),
+    "DeleteSchedulingPolicy": lambda s, b: s.scheduling_policies.delete(b),
 }
 # Operations on jobs, which a job queue may keep to the identity that submitted them
 # (domain.tenancy): they are given the caller.
@@ -152,20 +152,20 @@ def batch_operation(operation: str) -> dict[str, Any]:
 
 @app.get("/v1/tags/<arn>")
 def list_tags(arn: str) -> dict[str, Any]:
-    return services().resources.list_tags(unquote(arn))
+    return services().tags.list(unquote(arn))
 
 
 @app.post("/v1/tags/<arn>")
 def tag_resource(arn: str) -> dict[str, Any]:
     body = _body()
     validation.check("TagResource", {"resourceArn": unquote(arn), **body})
-    return services().resources.tag(unquote(arn), body.get("tags"))
+    return services().tags.tag(unquote(arn), body.get("tags"))
 
 
 @app.delete("/v1/tags/<arn>")
 def untag_resource(arn: str) -> dict[str, Any]:
     params = app.current_event.multi_value_query_string_parameters or {}
-    return services().resources.untag(unquote(arn), params.get("tagKeys") or [])
+    return services().tags.untag(unquote(arn), params.get("tagKeys") or [])
 
 
 @app.not_found

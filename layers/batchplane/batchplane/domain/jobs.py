@@ -255,7 +255,7 @@ def finish_attempt(
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     """The ListJobs JobSummary of a job."""
-    out = {k: doc[k] for k in ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason",
+    out: dict[str, Any] = {k: doc[k] for k in ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason",
                                "startedAt", "stoppedAt", "jobDefinition", "shareIdentifier")
            if k in doc}
     # AWS shows these two only when true.

@@ -59,7 +59,7 @@ def _ranges(props: dict[str, Any], num_nodes: int) -> list[tuple[int, int]]:
                 )
             if (a1, b1) == (a2, b2):
                 raise ClientException(f"nodeRangeProperties[{j}] and [{i}] target the same nodes {a1}:{b1}.")
-    covered = set()
+    covered: set[int] = set()
     for first, last in ranges:
         covered.update(range(first, last + 1))
     missing = [n for n in range(num_nodes) if n not in covered]

@@ -17,7 +17,7 @@ def fairshare(value: Any) -> dict[str, Any]:
         return {"shareDecaySeconds": 0, "computeReservation": 0, "shareDistribution": []}
     if not isinstance(value, dict):
         raise ClientException("fairsharePolicy must be an object.")
-    out = {
+    out: dict[str, Any] = {
         "shareDecaySeconds": checks.int_range(
             value.get("shareDecaySeconds", 0), 0, 604800, "fairsharePolicy.shareDecaySeconds"
         ),

@@ -32,7 +32,7 @@ def _order(value: Any, find: FindComputeEnvironment) -> list[dict[str, Any]]:
             f"computeEnvironmentOrder can list at most {MAX_COMPUTE_ENVIRONMENTS} compute "
             f"environments; got {len(value)}."
         )
-    out = []
+    out: list[dict[str, Any]] = []
     seen_orders: set[int] = set()
     platforms = set()
     for entry in value:

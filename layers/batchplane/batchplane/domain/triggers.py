@@ -176,7 +176,7 @@ def new_schedule(request: dict[str, Any], *, arn: str, now: int) -> dict[str, An
         "scheduleName": name,
         "scheduleArn": arn,
         "state": _state(request.get("state")),
-        "scheduleExpression": expression.strip(),
+        "scheduleExpression": str(expression).strip(),  # parse() took it: a string
         "scheduleExpressionTimezone": zone_name,
         "overlapPolicy": policy,
     }

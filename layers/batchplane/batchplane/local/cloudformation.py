@@ -79,8 +79,8 @@ def _api_name(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _resources() -> Any:
-    return wiring.services().resources
+def _services() -> Any:
+    return wiring.services()
 
 
 def _check_region(region_name: str) -> None:
@@ -135,7 +135,7 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateComputeEnvironment"),
                 "computeEnvironmentName": resource_name}
-        out = _resources().create_compute_environment(body)
+        out = _services().compute_environments.create(body)
         return cls(out["computeEnvironmentArn"], out["computeEnvironmentName"])
 
     @classmethod
@@ -149,15 +149,15 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         scaling = {k: resources[k] for k in ("minvCpus", "maxvCpus", "desiredvCpus") if k in resources}
         if scaling:
             update["computeResources"] = scaling
-        _resources().update_compute_environment(update)
+        _services().compute_environments.update(update)
         return original_resource
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
                                         account_id: str, region_name: str) -> None:
         name = arns.name_from(resource_name, "compute-environment")
-        _resources().update_compute_environment({"computeEnvironment": name, "state": "DISABLED"})
-        _resources().delete_compute_environment({"computeEnvironment": name})
+        _services().compute_environments.update({"computeEnvironment": name, "state": "DISABLED"})
+        _services().compute_environments.delete({"computeEnvironment": name})
 
 
 class JobQueue(_BatchResource, CloudFormationModel):
@@ -176,7 +176,7 @@ class JobQueue(_BatchResource, CloudFormationModel):
                                         account_id: str, region_name: str, **kwargs: Any) -> JobQueue:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateJobQueue"), "jobQueueName": resource_name}
-        out = _resources().create_job_queue(body)
+        out = _services().job_queues.create(body)
         return cls(out["jobQueueArn"], out["jobQueueName"])
 
     @classmethod
@@ -186,15 +186,15 @@ class JobQueue(_BatchResource, CloudFormationModel):
         body = request(cloudformation_json["Properties"], "CreateJobQueue")
         body.pop("jobQueueName", None)
         body.pop("tags", None)  # TagResource's, not UpdateJobQueue's
-        _resources().update_job_queue({**body, "jobQueue": original_resource.arn})
+        _services().job_queues.update({**body, "jobQueue": original_resource.arn})
         return original_resource
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
                                         account_id: str, region_name: str) -> None:
         name = arns.name_from(resource_name, "job-queue")
-        _resources().update_job_queue({"jobQueue": name, "state": "DISABLED"})
-        _resources().delete_job_queue({"jobQueue": name})
+        _services().job_queues.update({"jobQueue": name, "state": "DISABLED"})
+        _services().job_queues.delete({"jobQueue": name})
 
 
 class JobDefinition(_BatchResource, CloudFormationModel):
@@ -212,7 +212,7 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "RegisterJobDefinition"),
                 "jobDefinitionName": resource_name}
-        out = _resources().register_job_definition(body)
+        out = _services().job_definitions.register(body)
         return cls(out["jobDefinitionArn"], out["jobDefinitionName"])
 
     @classmethod
@@ -222,14 +222,14 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         # As on AWS: a change registers a new revision and deregisters the old one.
         body = {**request(cloudformation_json["Properties"], "RegisterJobDefinition"),
                 "jobDefinitionName": original_resource.name}
-        out = _resources().register_job_definition(body)
-        _resources().deregister_job_definition({"jobDefinition": original_resource.arn})
+        out = _services().job_definitions.register(body)
+        _services().job_definitions.deregister({"jobDefinition": original_resource.arn})
         return cls(out["jobDefinitionArn"], out["jobDefinitionName"])
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
                                         account_id: str, region_name: str) -> None:
-        _resources().deregister_job_definition({"jobDefinition": resource_name})
+        _services().job_definitions.deregister({"jobDefinition": resource_name})
 
 
 class SchedulingPolicy(_BatchResource, CloudFormationModel):
@@ -248,7 +248,7 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
                                         account_id: str, region_name: str, **kwargs: Any) -> SchedulingPolicy:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateSchedulingPolicy"), "name": resource_name}
-        out = _resources().create_scheduling_policy(body)
+        out = _services().scheduling_policies.create(body)
         return cls(out["arn"], out["name"])
 
     @classmethod
@@ -256,14 +256,14 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
                                         new_resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> SchedulingPolicy:
         body = request(cloudformation_json["Properties"], "CreateSchedulingPolicy")
-        _resources().update_scheduling_policy({"arn": original_resource.arn,
-                                               "fairsharePolicy": body.get("fairsharePolicy") or {}})
+        _services().scheduling_policies.update({"arn": original_resource.arn,
+                                                "fairsharePolicy": body.get("fairsharePolicy") or {}})
         return original_resource
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
                                         account_id: str, region_name: str) -> None:
-        _resources().delete_scheduling_policy({"arn": resource_name})
+        _services().scheduling_policies.delete({"arn": resource_name})
 
 
 def install() -> None:

@@ -192,7 +192,7 @@ class LocalStack:
             self._saver.start()
         # Attempts in flight when an earlier run of this data directory stopped.
         self.launcher.adopt()
-        wiring.services().scheduler.recover()
+        wiring.services().watchdog.recover()
         return self
 
     def _known_keys(self) -> dict[str, str]:

@@ -21,8 +21,9 @@ from ..store import Item
 from ..store.jobs import JobStore, mvcpus
 from ..store.repositories import Repositories
 from .arrays import Arrays
+from .named import page_size
 from .nodes import Nodes
-from .resources import Resources, _page_size
+from .resources import Resources
 
 log = logging.getLogger(__name__)
 MAX_DESCRIBE = 100
@@ -168,7 +169,7 @@ class Jobs:
         queue = queue_doc["jobQueueName"]
         # Another identity's jobs are left out of the page (a page may list fewer).
         mine = caller if tenancy.isolated(queue_doc) else None
-        limit = _page_size(request.get("maxResults"), 100, 1000)
+        limit = page_size(request.get("maxResults"), 100, 1000)
         filters = _filters(request.get("filters"))
         status = request.get("jobStatus")
         if status is not None:
@@ -227,7 +228,7 @@ class Jobs:
             parent = None  # another identity's, on an isolated queue: as if unknown
         if parent is None or "size" not in (parent.doc.get("arrayProperties") or {}):
             raise ClientException(f"arrayJobId {request['arrayJobId']} is not an array job.")
-        limit = _page_size(request.get("maxResults"), 100, 1000)
+        limit = page_size(request.get("maxResults"), 100, 1000)
         status = request.get("jobStatus")
         filters = _filters(request.get("filters"))
         if status is not None:
@@ -249,7 +250,7 @@ class Jobs:
             parent = None
         if parent is None or not nodes.is_parent(parent.doc):
             raise ClientException(f"multiNodeJobId {request['multiNodeJobId']} is not a multi-node parallel job.")
-        limit = _page_size(request.get("maxResults"), 100, 1000)
+        limit = page_size(request.get("maxResults"), 100, 1000)
         status = request.get("jobStatus")
         if status is not None:
             checks.one_of(status, LIST_STATUSES, "jobStatus")

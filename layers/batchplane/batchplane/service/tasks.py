@@ -8,14 +8,11 @@ order; Jobs.task_running / task_stopped ignore what no longer applies.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..domain import jobs as rules
 from ..ports import CONTAINER, log_stream_name, run_of
 from .attempts import Attempts
-
-if TYPE_CHECKING:
-    from .scheduler import Scheduler
 
 TASK_LOST = "Task lost: ECS no longer knows the attempt's task, and its stop event never came"
 
@@ -94,19 +91,3 @@ def on_task_state_change(attempts: Attempts, detail: dict[str, Any]) -> str | No
         retryable=retryable,
         item=item,
     )
-
-
-def on_spot_interruption(scheduler: Scheduler, detail: dict[str, Any]) -> int:
-    """EC2 Spot Instance Interruption Warning: stop every attempt on the instance now, so
-    that its retry starts elsewhere within the two minutes' notice; returns how many."""
-    instance = detail.get("instance-id")
-    if not instance:
-        return 0
-    reason = rules.interrupted_reason(instance)
-    stopped = 0
-    for job_id, run in scheduler.launcher.attempts_on_instance(instance, scheduler.spot_clusters()):
-        task = scheduler.attempts.mark_stopping(job_id, run, reason=reason, retryable=True)
-        if task:
-            scheduler.launcher.stop(task, reason)
-            stopped += 1
-    return stopped

@@ -17,7 +17,7 @@ from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
 from ..store import Item
 from ..store.repositories import Repositories
-from .resources import _page_size
+from .named import page_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,7 +81,7 @@ class Triggers:
         names = _names(request, "triggerNames")
         if names:
             return {"triggers": [i.doc for i in self.triggers.get_many(names)]}
-        limit = _page_size(request.get("maxResults"), 100, 1000)
+        limit = page_size(request.get("maxResults"), 100, 1000)
         items, token = self.triggers.page(limit=limit, token=request.get("nextToken"), bucket=request.get("bucket"))
         out: dict[str, Any] = {"triggers": [i.doc for i in items]}
         if token:
@@ -189,7 +189,7 @@ class Schedules:
         names = _names(request, "scheduleNames")
         if names:
             return {"schedules": [i.doc for i in self.schedules.get_many(names)]}
-        limit = _page_size(request.get("maxResults"), 100, 1000)
+        limit = page_size(request.get("maxResults"), 100, 1000)
         items, token = self.schedules.page(limit=limit, token=request.get("nextToken"))
         out: dict[str, Any] = {"schedules": [i.doc for i in items]}
         if token:

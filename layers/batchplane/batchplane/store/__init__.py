@@ -36,14 +36,13 @@ from .arrays import ArrayCounters
 from .dependencies import DependencyEdges
 from .dynamodb import DynamoStore, Item
 from .jobs import JobStore
+from .port import Store
 from .resources import ComputeEnvironments, JobDefinitions, JobQueues, SchedulingPolicies
 from .shares import Shares
 from .sqlite import SqliteStore
 from .submit_keys import SubmitKeys
 from .triggers import ScheduleStore, TriggerStore
 from .usage import UsageCounters
-
-Store = DynamoStore | SqliteStore
 
 __all__ = [
     "ArrayCounters",

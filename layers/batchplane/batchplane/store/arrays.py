@@ -12,7 +12,7 @@ from ..domain import jobs as rules
 from .dynamodb import Item
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 Key = tuple[str, str]  # a counter item's pk and sk
 Deltas = dict[Key, dict[str, int]]  # counter item -> status -> change

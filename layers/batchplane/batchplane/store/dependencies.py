@@ -11,7 +11,7 @@ from .dynamodb import Item
 from .jobs import JOB_SK, retention_expiry
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 
 def _pk(dep_id: str) -> str:

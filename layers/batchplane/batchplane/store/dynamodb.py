@@ -42,13 +42,14 @@ import json
 import random
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from ..domain.bookkeeping import Bookkeeping
 from ..errors import ClientException, ConflictError
 
 _ser = TypeSerializer()
@@ -98,7 +99,7 @@ def decode_doc(value: Any) -> dict[str, Any]:
         if kind == "M":
             return _from_dynamo(_de.deserialize({"M": value}))
     if isinstance(value, Binary):
-        value = value.value
+        value = value.value  # type: ignore[attr-defined]  # boto3-stubs leave out Binary.value
     if isinstance(value, str):
         value = base64.b64decode(value)  # Lambda's JSON carries binary attributes as base64
     if isinstance(value, bytes | bytearray):
@@ -116,7 +117,12 @@ class Item:
     version: int = 0
     gsi1pk: str | None = None
     gsi1sk: str | None = None
-    extra: dict[str, Any] | None = None  # top-level attributes (status, expiresAt, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # top-level attributes (status, expiresAt, ...)
+
+    @property
+    def job(self) -> Bookkeeping:
+        """A job item's bookkeeping: a typed view of ``extra`` (domain/bookkeeping.py)."""
+        return Bookkeeping(self.extra)
 
     def to_dynamo(self) -> dict[str, Any]:
         raw: dict[str, Any] = {
@@ -416,7 +422,7 @@ class DynamoStore:
             "ScanIndexForward": forward,
             "ConsistentRead": True,
         }
-        items: list[Item] = []
+        items: list[Any] = []
         while True:
             out = self.client.query(**kwargs)
             items += [deserialize(r) if raw else Item.from_dynamo(r) for r in out.get("Items", [])]

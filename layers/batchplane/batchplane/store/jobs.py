@@ -15,7 +15,7 @@ from .arrays import ArrayCounters, Deltas, Key, tally
 from .dynamodb import Item
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 JOB_SK = "JOB"
 # The ranks of a listing partition's sort keys (``_index``): a RUNNABLE job whose attempt

@@ -15,7 +15,7 @@ from .triggers import ScheduleStore, TriggerStore
 from .usage import UsageCounters
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .dynamodb import Item
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 HEAD = "#"  # the sort key of a resource's own item
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .dynamodb import Item
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 
 def _pk(queue: str) -> str:

@@ -236,7 +236,7 @@ class SqliteStore:
         """One entry of a transaction; False when it changed nothing."""
         db = self._db
         row = db.execute("SELECT pk, sk, attrs, doc FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk)).fetchone()
-        old = json.loads(row[2]) if row else None
+        old: dict[str, Any] | None = json.loads(row[2]) if row else None
         if isinstance(op, _Check):
             if old is not None and old.get(op.attribute) in op.not_in:
                 raise ConflictError(f"{op.pk}/{op.sk}: {op.attribute} is {old.get(op.attribute)}")
@@ -244,7 +244,7 @@ class SqliteStore:
         if isinstance(op, _Delete):
             if op.expected is not None and (old is None or old.get("version") != op.expected):
                 raise ConflictError(f"{op.pk}/{op.sk} is not at version {op.expected}")
-            if row is None:
+            if row is None or old is None:
                 return False
             db.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
             self._record("REMOVE", op.pk, op.sk, (old, row[3]), None, at)
@@ -271,7 +271,7 @@ class SqliteStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (op.pk, op.sk, _dumps(attrs), doc, attrs.get("gsi1pk"), attrs.get("gsi1sk"), _expiry(attrs)),
         )
-        before = (old, row[3]) if row else None
+        before = (old, row[3]) if row and old is not None else None
         self._record("MODIFY" if row else "INSERT", op.pk, op.sk, before, (attrs, doc), at)
         return True
 
@@ -416,9 +416,10 @@ class SqliteStore:
         """Forget the records every one of ``consumers`` has handled; how many."""
         with self._lock:
             marks = [self.checkpoint(c) for c in consumers]
-            if not marks or None in marks:
+            handled = [m for m in marks if m is not None]
+            if not marks or len(handled) < len(marks):
                 return 0
-            return self._db.execute("DELETE FROM stream WHERE seq <= ?", (min(marks),)).rowcount
+            return self._db.execute("DELETE FROM stream WHERE seq <= ?", (min(handled),)).rowcount
 
 
 def _item(row: tuple[Any, ...]) -> Item:

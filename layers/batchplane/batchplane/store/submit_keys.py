@@ -10,7 +10,7 @@ from ..clock import now_ms
 from .dynamodb import Item
 
 if TYPE_CHECKING:
-    from . import Store
+    from .port import Store
 
 SUBMIT_KEY_TTL_S = 24 * 3600
 
