@@ -24,8 +24,8 @@ def client(service: str) -> Any:
     with _lock:
         found = _clients.get(service)
         if found is None:
-            found = boto3.session.Session().client(
-                service, region_name=settings().region, config=_CONFIG
+            found = boto3.session.Session().client(  # type: ignore[call-overload]  # stubs: one overload
+                service, region_name=settings().region, config=_CONFIG  # per literal service name
             )
             metering.instrument(found)  # a no-op unless the cost meter is on
             if _transport is not None:

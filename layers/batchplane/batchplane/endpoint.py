@@ -43,8 +43,10 @@ class Clients:
     def client(self, service: str, endpoint_url: str | None, *, aws: bool = False) -> Any:
         """Without endpoint_url, where boto3's configuration says (AWS_ENDPOINT_URL[_BATCH|
         _LOGS], the profile's endpoint_url), else AWS; ``aws``: AWS's own endpoint."""
-        config = Config(retries={"mode": "standard"}, ignore_configured_endpoint_urls=aws)
-        return self.session.client(service, region_name=self.region, endpoint_url=endpoint_url, config=config)
+        config = Config(retries={"mode": "standard"},
+                        ignore_configured_endpoint_urls=aws)  # type: ignore[call-arg]  # botocore-stubs lag
+        return self.session.client(service, region_name=self.region,  # type: ignore[call-overload]  # stubs:
+                                   endpoint_url=endpoint_url, config=config)  # one overload per literal name
 
     @cached_property
     def batch(self) -> Any:
@@ -118,6 +120,7 @@ def list_queue(batch: Any, queue: str, statuses: list[str], limit: int) -> list[
     """JobSummaries of one queue: of the given statuses, or of every status (a ListJobs
     filter lists them all, newest first). Reads on until ``limit`` jobs that are not array
     children are in, so that children (folded later) do not crowd out other jobs."""
+    requests: list[dict[str, Any]]
     if statuses:
         requests = [{"jobStatus": s} for s in statuses]
     else:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -31,7 +31,7 @@ class _Resolver(APIGatewayRestResolver):
 
     _lock = threading.Lock()
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         with self._lock:
             response = super().resolve(event, context)
         return _with_request_id(response, event)
@@ -56,7 +56,7 @@ class _Resolver(APIGatewayRestResolver):
 REQUEST_ID_HEADER = "x-amzn-RequestId"
 
 
-def _with_request_id(response: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+def _with_request_id(response: dict[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
     """Every answer, success or error, names its request as AWS does: boto3 reads
     ``ResponseMetadata.RequestId`` from x-amzn-RequestId. The id is API Gateway's own
     (requestContext.requestId), which its access logs and the handler's logs also carry."""

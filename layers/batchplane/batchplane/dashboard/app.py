@@ -204,6 +204,7 @@ class Dashboard:
             raise NotFound(f"No status {status!r}: choose one of {', '.join(STATUSES)}.")
         summaries: list[dict[str, Any]] = []
         for queue in [chosen] if chosen else queues:
+            request: dict[str, Any]
             if name:  # with a filter ListJobs lists every status; the status is chosen here
                 request = {"filters": [{"name": "JOB_NAME", "values": [name if name.endswith("*") else name + "*"]}]}
             elif status:

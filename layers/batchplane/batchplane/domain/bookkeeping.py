@@ -45,13 +45,17 @@ class _Attribute(Generic[T]):
     def __get__(self, obj: Bookkeeping | None, owner: type) -> T | _Attribute[T]:
         if obj is None:
             return self
-        return obj.attrs.get(self.key, self.default)  # type: ignore[no-any-return]
+        return obj.attrs.get(self.key, self.default)
 
     def __set__(self, obj: Bookkeeping, value: T) -> None:
         if value is None:
             obj.attrs.pop(self.key, None)
         else:
             obj.attrs[self.key] = value
+
+    def __delete__(self, obj: Bookkeeping) -> None:
+        """Back to its absence (and its default): for a field whose default is not None."""
+        obj.attrs.pop(self.key, None)
 
 
 class Bookkeeping:
@@ -70,31 +74,31 @@ class Bookkeeping:
     events = _Attribute[str | None]("events", None)  # OFF: the publisher's filter drops its records
 
     # -- its current attempt (service.scheduler, service.attempts) ----------------------
-    run = _Attribute[int | None]("run", None)  # dispatches so far: the attempt's run number
-    ce = _Attribute[str | None]("ce", None)  # the compute environment it was dispatched to
+    run = _Attribute[int]("run", 0)  # dispatches so far: the attempt's run number (0: none yet)
+    ce = _Attribute[str]("ce", "")  # the compute environment its attempt holds vCPUs of
     # Someone decided to stop the attempt: {"reason", "retryable", "requeue"}.
     stopping = _Attribute[dict[str, Any] | None]("stopping", None)
-    launch_errors = _Attribute[int | None]("launchErrors", None)  # failed launches of this dispatch
+    launch_errors = _Attribute[int]("launchErrors", 0)  # failed launches of this dispatch
     launch_error_at = _Attribute[int | None]("launchErrorAt", None)
     # No room after all: not placed on ``hold_ce`` until ``hold_until`` or until its usage
     # falls below ``hold_releases``.
     hold_until = _Attribute[int | None]("holdUntil", None)
     hold_ce = _Attribute[str | None]("holdCe", None)
-    hold_releases = _Attribute[dict[str, int] | None]("holdReleases", None)
+    hold_releases = _Attribute[int | None]("holdReleases", None)
 
     # -- an array parent and its children (service.arrays) ------------------------------
     fanout = _Attribute[str | None]("fanout", None)  # an action of FANOUT_ACTIONS, or fanout_done(it)
     child_events = _Attribute[str | None]("childEvents", None)  # OFF: its children carry events=OFF
     parent = _Attribute[str | None]("parent", None)  # a child's parent job id
-    index = _Attribute[int | None]("index", None)  # a child's array index
+    index = _Attribute[int]("index", 0)  # a child's array index (a child is a job with ``parent``)
 
     # -- a multi-node parallel job and its nodes (service.nodes) ------------------------
-    nodes_attempt = _Attribute[int | None]("nodesAttempt", None)  # the parent's attempt of its nodes
-    decided = _Attribute[int | None]("decided", None)  # the nodes attempt the parent has ended
+    nodes_attempt = _Attribute[int]("nodesAttempt", 0)  # the parent's attempt of its nodes (0: not made)
+    decided = _Attribute[int]("decided", 0)  # the nodes attempt the parent has ended
     node_overrides = _Attribute[dict[str, Any] | None]("nodeOverrides", None)  # by node index
     mnp = _Attribute[str | None]("mnp", None)  # a node's parent job id
-    node = _Attribute[int | None]("node", None)  # a node's index
-    attempt = _Attribute[int | None]("attempt", None)  # the nodes attempt a node belongs to
+    node = _Attribute[int]("node", 0)  # a node's index (a node is a job with ``mnp``)
+    attempt = _Attribute[int]("attempt", 0)  # the nodes attempt a node belongs to
     main_address = _Attribute[str | None]("mainAddress", None)  # the main node's address
     pinned_ce = _Attribute[str | None]("pinnedCe", None)  # nodes run where the main node runs
     retryable = _Attribute[bool]("retryable", True)  # a node's end: may the parent retry

@@ -130,7 +130,7 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         return "AWS::Batch::ComputeEnvironment"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> ComputeEnvironment:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateComputeEnvironment"),
@@ -139,11 +139,11 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         return cls(out["computeEnvironmentArn"], out["computeEnvironmentName"])
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource: ComputeEnvironment,  # type: ignore[override]
+    def update_from_cloudformation_json(cls, original_resource: ComputeEnvironment,
                                         new_resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> ComputeEnvironment:
         body = request(cloudformation_json["Properties"], "CreateComputeEnvironment")
-        update = {"computeEnvironment": original_resource.arn, **{
+        update: dict[str, Any] = {"computeEnvironment": original_resource.arn, **{
             k: body[k] for k in ("state", "serviceRole", "unmanagedvCpus") if k in body}}
         resources = body.get("computeResources") or {}
         scaling = {k: resources[k] for k in ("minvCpus", "maxvCpus", "desiredvCpus") if k in resources}
@@ -153,7 +153,7 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> None:
         name = arns.name_from(resource_name, "compute-environment")
         _services().compute_environments.update({"computeEnvironment": name, "state": "DISABLED"})
@@ -172,7 +172,7 @@ class JobQueue(_BatchResource, CloudFormationModel):
         return "AWS::Batch::JobQueue"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> JobQueue:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateJobQueue"), "jobQueueName": resource_name}
@@ -180,7 +180,7 @@ class JobQueue(_BatchResource, CloudFormationModel):
         return cls(out["jobQueueArn"], out["jobQueueName"])
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource: JobQueue,  # type: ignore[override]
+    def update_from_cloudformation_json(cls, original_resource: JobQueue,
                                         new_resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> JobQueue:
         body = request(cloudformation_json["Properties"], "CreateJobQueue")
@@ -190,7 +190,7 @@ class JobQueue(_BatchResource, CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> None:
         name = arns.name_from(resource_name, "job-queue")
         _services().job_queues.update({"jobQueue": name, "state": "DISABLED"})
@@ -207,7 +207,7 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         return "AWS::Batch::JobDefinition"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> JobDefinition:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "RegisterJobDefinition"),
@@ -216,7 +216,7 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         return cls(out["jobDefinitionArn"], out["jobDefinitionName"])
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource: JobDefinition,  # type: ignore[override]
+    def update_from_cloudformation_json(cls, original_resource: JobDefinition,
                                         new_resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> JobDefinition:
         # As on AWS: a change registers a new revision and deregisters the old one.
@@ -227,7 +227,7 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         return cls(out["jobDefinitionArn"], out["jobDefinitionName"])
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> None:
         _services().job_definitions.deregister({"jobDefinition": resource_name})
 
@@ -244,7 +244,7 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
         return "AWS::Batch::SchedulingPolicy"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> SchedulingPolicy:
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateSchedulingPolicy"), "name": resource_name}
@@ -252,7 +252,7 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
         return cls(out["arn"], out["name"])
 
     @classmethod
-    def update_from_cloudformation_json(cls, original_resource: SchedulingPolicy,  # type: ignore[override]
+    def update_from_cloudformation_json(cls, original_resource: SchedulingPolicy,
                                         new_resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> SchedulingPolicy:
         body = request(cloudformation_json["Properties"], "CreateSchedulingPolicy")
@@ -261,7 +261,7 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # type: ignore[override]
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str) -> None:
         _services().scheduling_policies.delete({"arn": resource_name})
 

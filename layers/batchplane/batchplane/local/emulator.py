@@ -380,7 +380,7 @@ class Emulator:
         self._thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)
         self._thread.start()
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- persistence ------------------------------------------------------------------
 
@@ -392,7 +392,7 @@ class Emulator:
             return False
         with app.gate.closed():
             changes = app.changes
-            state = {service: {account: dict(regions) for account, regions in backends.get_backend(service).items()}
+            state = {service: {account: dict(regions) for account, regions in backends.get_backend(service).items()}  # type: ignore[call-overload]
                      for service in SAVED_SERVICES}
             buffer = io.BytesIO()
             _Pickler(buffer).dump(state)

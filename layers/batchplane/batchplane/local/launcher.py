@@ -623,7 +623,7 @@ class LocalProcessLauncher:
             # sh would say the command is not found only as exit status 127, in the log.
             argv = _wrapped(command, env, task.workdir, task.dir / EXIT_FILE)
             task.dir.mkdir(parents=True)
-            writer = open(task.dir / OUTPUT_FILE, "ab")  # noqa: SIM115
+            writer = open(task.dir / OUTPUT_FILE, "ab")  # type: ignore[assignment]  # noqa: SIM115 - a file either way
             task.output = open(task.dir / OUTPUT_FILE, "rb")  # noqa: SIM115 - closed by _pump
             # Before it starts, too: the store may know its task already, and a launcher
             # that dies before it records the process's id leaves what finds it (_load).

@@ -107,7 +107,7 @@ class LocalStack:
     def endpoint(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -321,7 +321,7 @@ class LocalStack:
 
     def _client(self, name: str, endpoint: str) -> Any:
         assert self.moto is not None
-        return self.moto.attach(boto3.session.Session().client(
+        return self.moto.attach(boto3.session.Session().client(  # type: ignore[call-overload]  # any service
             name, endpoint_url=endpoint, region_name=os.environ["AWS_REGION"],
             config=Config(max_pool_connections=32),
         ))
@@ -373,8 +373,8 @@ class LocalStack:
 def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: str) -> None:
     """The table (and job log group) exactly as template.yaml declares them."""
     props = template.table()
-    kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
-              if k in props}
+    kwargs: dict[str, Any] = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+                              if k in props}
     kwargs["BillingMode"] = props.get("BillingMode", "PAY_PER_REQUEST")
     if "StreamSpecification" in props:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
@@ -419,7 +419,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
         def _body(self) -> bytes:
             """The request's body; _BadRequest when its framing is wrong."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks, total = [], 0
+                chunks: list[bytes] = []
+                total = 0
                 while True:
                     line = self.rfile.readline(1024).strip().split(b";")[0]
                     try:
@@ -489,8 +490,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 here = config.settings().region
                 self._fail(400, f"this batchplane serves the region {here}, and the request was signed for "
                                 f"{region}: set the client's region to {here} (region_name, AWS_REGION or --region)")
-            elif service == "lambda" and _INVOKE.match(self.path):
-                self._invoke(_INVOKE.match(self.path).group(1), body)
+            elif service == "lambda" and (invoke := _INVOKE.match(self.path)):
+                self._invoke(invoke.group(1), body)
             elif service == "batch" or batch_path:
                 try:
                     status, headers, data = stack.call_api(self.command, self.path, dict(self.headers), body)
@@ -589,7 +590,8 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 return False
             refused = {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "Not authorized for the source."}
             kept = [e for e, r in zip(entries, reserved, strict=True) if not r]
-            status, headers, answers = 200, {"Content-Type": "application/x-amz-json-1.1"}, []
+            answers: list[dict[str, Any]] = []
+            status, headers = 200, {"Content-Type": "application/x-amz-json-1.1"}
             if kept:
                 status, headers, data = self._send(json.dumps({**request, "Entries": kept}).encode())
                 try:

@@ -4,6 +4,7 @@ handlers through the front port (see stack.py, which answers Lambda Invoke)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -46,7 +47,7 @@ def create_state_machines(template: Template, sfn: Any, moto_port_env: Any) -> d
         props = res["Properties"]
         text = (template.root / props["DefinitionUri"]).read_text()
         subs = {k: _resolve(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
-        definition = _SUBSTITUTION.sub(lambda m, subs=subs: subs.get(m.group(1), m.group(0)), text)
+        definition = _SUBSTITUTION.sub(functools.partial(_substitute, subs), text)
         json.loads(definition)  # fail here, not in the interpreter, if a placeholder is left
         out = sfn.create_state_machine(
             name=logical_id, definition=definition, type=props.get("Type", "STANDARD"),
@@ -54,3 +55,8 @@ def create_state_machines(template: Template, sfn: Any, moto_port_env: Any) -> d
         )
         arns[logical_id] = out["stateMachineArn"]
     return arns
+
+
+def _substitute(subs: dict[str, str], match: re.Match[str]) -> str:
+    """A ``${name}`` of a definition: its DefinitionSubstitutions value, else left as is."""
+    return subs.get(match.group(1), match.group(0))

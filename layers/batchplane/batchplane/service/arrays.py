@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import arns
 from ..clock import now_ms
-from ..domain import arrays
+from ..domain import arrays, bookkeeping
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import TaskLauncher
@@ -33,7 +33,7 @@ class Arrays:
         parent = self.jobs.get(parent_id)
         if parent is None:
             return 0
-        if action == "materialize":
+        if action == bookkeeping.MATERIALIZE:
             if parent.doc["status"] in rules.TERMINAL:
                 return 0  # ended before this chunk (a parent cancelled by older code)
             # A cancelled parent still gets every child, cancelled at once below: it ends
@@ -48,7 +48,7 @@ class Arrays:
             if parent.doc.get("isCancelled"):
                 self._cancel_range(parent, start, count, bool(parent.doc.get("isTerminated")))
             return made
-        return self._cancel_range(parent, start, count, action == "terminate")
+        return self._cancel_range(parent, start, count, action == bookkeeping.TERMINATE)
 
     def _cancel_range(self, parent: Item, start: int, count: int, terminate: bool) -> int:
         changed = 0
@@ -83,12 +83,12 @@ class Arrays:
         doc = arrays.child_doc(parent.doc, index, arns.job_arn(job_id))
         deps = doc["dependsOn"]
         doc["status"] = _first_status(deps)
-        item = JobStore.item(doc, queue=parent.extra["queue"], parent=parent.doc["jobId"], index=index,
+        item = JobStore.item(doc, queue=parent.job.queue, parent=parent.doc["jobId"], index=index,
                              waiting=len(deps))
-        if parent.extra.get("childEvents") == "off":
-            item.extra["events"] = "off"  # the publisher's filter drops its records
-        if parent.extra.get("owner"):
-            item.extra["owner"] = parent.extra["owner"]  # whoever submitted the array (domain.tenancy)
+        if parent.job.child_events == bookkeeping.OFF:
+            item.job.events = bookkeeping.OFF  # the publisher's filter drops its records
+        if parent.job.owner:
+            item.job.owner = parent.job.owner  # whoever submitted the array (domain.tenancy)
         try:
             self.store.transact_or_put(self.jobs.new_op(item))
         except ConflictError:
@@ -120,9 +120,9 @@ class Arrays:
         if its children already ended."""
         while True:
             parent = self.jobs.get(parent_id)
-            if parent is None or parent.extra.get("fanout") == f"{action}:done":
+            if parent is None or parent.job.fanout == bookkeeping.fanout_done(action):
                 break
-            parent.extra["fanout"] = f"{action}:done"
+            parent.job.fanout = bookkeeping.fanout_done(action)
             try:
                 self.jobs.save(parent)
                 break

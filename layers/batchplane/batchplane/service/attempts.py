@@ -31,7 +31,7 @@ class Attempts:
         main node at its address)."""
         while True:
             item = item or self.jobs.get(job_id)
-            if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
+            if item is None or item.job.run != run or item.doc["status"] != rules.STARTING:
                 return  # duplicate, late or foreign event
             doc = item.doc
             rules.move(doc, rules.RUNNING)
@@ -68,7 +68,7 @@ class Attempts:
         or None when the event was a duplicate or late. ``item``: as for ``task_running``."""
         while True:
             item = item or self.jobs.get(job_id)
-            if item is None or item.extra.get("run") != run:
+            if item is None or item.job.run != run:
                 return None
             doc = item.doc
             if doc["status"] not in (rules.STARTING, rules.RUNNING):
@@ -89,13 +89,14 @@ class Attempts:
                 doc["startedAt"] = started_at
             # Whoever stopped the task on purpose said why (timeout, Spot interruption,
             # preemption); that beats what the task's own stop event says.
-            stopping = item.extra.pop("stopping", None) or {}
+            stopping = item.job.stopping or {}
+            item.job.stopping = None
             if doc.get("isTerminated"):
                 status_reason, retryable = doc.get("statusReason") or status_reason, False
             elif stopping:
                 status_reason, retryable = stopping["reason"], stopping["retryable"]
             if "nodeDetails" in doc:
-                item.extra["retryable"] = retryable  # the parent decides on a retry (service.nodes)
+                item.job.retryable = retryable  # the parent decides on a retry (service.nodes)
             if stopping.get("requeue") and not doc.get("isTerminated"):
                 rules.requeue(doc, status_reason)
                 status = rules.RUNNABLE
@@ -114,7 +115,7 @@ class Attempts:
                 item = None
                 continue
             if doc.get("shareIdentifier") and doc.get("startedAt"):
-                self.share_usage.record(item.extra["queue"], doc)
+                self.share_usage.record(item.job.queue, doc)
             return status
 
     def requeue_unstarted(self, job_id: str, run: int, *, reason: str, hold_ms: int) -> None:
@@ -123,14 +124,14 @@ class Attempts:
         ``hold_ms`` (instances take minutes to come up; retrying at once would spin)."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING:
+            if item is None or item.job.run != run or item.doc["status"] != rules.STARTING:
                 return
             rules.requeue(item.doc, reason)
-            item.extra["holdUntil"] = now_ms() + hold_ms
+            item.job.hold_until = now_ms() + hold_ms
             # ...or until its environment frees capacity: a later release passes this count.
-            ce = item.extra.get("ce")
-            item.extra["holdCe"] = ce
-            item.extra["holdReleases"] = self.usage.of(ce).get("releases", 0)
+            ce = item.job.ce
+            item.job.hold_ce = ce
+            item.job.hold_releases = self.usage.of(ce).get("releases", 0)
             try:
                 self.store.transact(self._release_ops(item, counted=False))
                 return
@@ -144,16 +145,16 @@ class Attempts:
         ``max_errors`` such launches it ends as "Task failed to start"."""
         while True:
             item = self.jobs.get(job_id)
-            if (item is None or item.extra.get("run") != run or item.doc["status"] != rules.STARTING
+            if (item is None or item.job.run != run or item.doc["status"] != rules.STARTING
                     or item.doc["container"].get("taskArn")):
                 return
-            errors = int(item.extra.get("launchErrors") or 0) + 1
+            errors = item.job.launch_errors + 1
             if errors >= max_errors:
                 self.task_stopped(job_id, run, task_arn=None, exit_code=None, reason=reason[:255],
                                   status_reason="Task failed to start", retryable=True, item=item)
                 return
-            item.extra["launchErrors"] = errors
-            item.extra["launchErrorAt"] = now_ms()  # the tick waits from here to launch again
+            item.job.launch_errors = errors
+            item.job.launch_error_at = now_ms()  # the tick waits from here to launch again
             try:
                 self.jobs.save(item)
                 return
@@ -164,7 +165,8 @@ class Attempts:
         """Save the job that left STARTING/RUNNING and give its vCPUs back to its compute
         environment, as one transaction's entries. ``counted`` releases (capacity a task
         really held) also count in ``releases``, which wakes jobs held for capacity."""
-        ce = item.extra.pop("ce", None)
+        ce = item.job.ce
+        del item.job.ce
         ops = self.jobs.save_ops(item)
         if ce:
             deltas = {"mvcpus": -mvcpus(item.doc)} | ({"releases": 1} if counted else {})
@@ -178,11 +180,11 @@ class Attempts:
         None when the attempt is no longer running."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("run") != run:
+            if item is None or item.job.run != run:
                 return None
             if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
                 return None
-            item.extra["stopping"] = {"reason": reason, "retryable": retryable, "requeue": requeue}
+            item.job.stopping = {"reason": reason, "retryable": retryable, "requeue": requeue}
             try:
                 self.jobs.save(item)
                 return item.doc["container"].get("taskArn")

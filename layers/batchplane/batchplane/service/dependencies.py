@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..clock import now_ms
-from ..domain import arrays, nodes
+from ..domain import arrays, bookkeeping, nodes
 from ..domain import dependencies as rules_deps
 from ..domain import jobs as rules
 from ..errors import ConflictError
@@ -45,7 +45,7 @@ class Dependencies:
         if item is None or item.doc["status"] != rules.SUBMITTED:
             return False
         deps = rules_deps.parent_dependencies(item.doc)
-        item.extra["waiting"] = len(deps)
+        item.job.waiting = len(deps)
         target = rules.PENDING if deps or arrays.is_parent(item.doc) or nodes.is_parent(item.doc) else rules.RUNNABLE
         rules.move(item.doc, target)
         try:
@@ -86,7 +86,7 @@ class Dependencies:
         parallel job makes its nodes, others run. True when a job became RUNNABLE."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.doc["status"] != rules.PENDING or item.extra.get("waiting", 0) > 0:
+            if item is None or item.doc["status"] != rules.PENDING or item.job.waiting > 0:
                 return False
             if nodes.is_node(item.doc):
                 return False  # released by its main node (service.nodes), not by dependencies
@@ -94,9 +94,9 @@ class Dependencies:
                 assert self.multinode is not None, "multi-node parallel jobs need service.nodes"
                 return self.multinode.start(job_id)
             if arrays.is_parent(item.doc):
-                if item.extra.get("fanout"):
+                if item.job.fanout:
                     return False
-                item.extra["fanout"] = "materialize"
+                item.job.fanout = bookkeeping.MATERIALIZE
             else:
                 rules.move(item.doc, rules.RUNNABLE)
             try:
@@ -105,7 +105,7 @@ class Dependencies:
                 continue
             if arrays.is_parent(item.doc):
                 assert self.workflows is not None, "array jobs need the fan-out workflow"
-                self.workflows.start_array(job_id, "materialize", item.doc["arrayProperties"]["size"])
+                self.workflows.start_array(job_id, bookkeeping.MATERIALIZE, item.doc["arrayProperties"]["size"])
                 return False
             return True
 
@@ -130,7 +130,7 @@ class Dependencies:
             ops = [self.edges.release_op(edge, decision)]
             if rules_deps.release(item.doc, decision, now_ms()):
                 if decision == "ok":
-                    item.extra["waiting"] = max(0, int(item.extra.get("waiting", 0)) - 1)
+                    item.job.waiting = max(0, int(item.job.waiting) - 1)
                 ops += self.jobs.save_ops(item)
             try:
                 self.store.transact(ops)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the class has a method named list
 import hashlib
 import heapq
 import json
@@ -13,7 +14,7 @@ from typing import Any
 from .. import arns
 from ..clock import now_ms
 from ..config import settings
-from ..domain import arrays, checks, dependencies, nodes, roles, tenancy
+from ..domain import arrays, bookkeeping, checks, dependencies, nodes, roles, tenancy
 from ..domain import jobs as rules
 from ..errors import AccessDeniedException, ClientException, ConflictError
 from ..ports import TaskLauncher, Workflows
@@ -94,11 +95,11 @@ class Jobs:
         item = JobStore.item(doc, queue=queue["jobQueueName"])
         if node_props is not None:
             doc["nodeProperties"] = node_props
-            item.extra["nodeOverrides"] = {str(i): o for i, o in enumerate(node_overrides) if o}
+            item.job.node_overrides = {str(i): o for i, o in enumerate(node_overrides) if o}
         if caller is not None:
-            item.extra["owner"] = caller
+            item.job.owner = caller
         if size is not None and not arrays.child_events(queue):
-            item.extra["childEvents"] = "off"  # its children's items carry "events": "off"
+            item.job.child_events = bookkeeping.OFF  # its children's items carry "events": "off"
         answer = {"jobArn": doc["jobArn"], "jobName": doc["jobName"], "jobId": job_id}
         ops = [self.jobs.new_op(item)]
         if request_key:
@@ -140,11 +141,11 @@ class Jobs:
         queues: dict[str, bool] = {}
         out = []
         for item in items:
-            name = item.extra.get("queue", "")
+            name = item.job.queue
             if name not in queues:
                 queue = self.resources.queues.get(name)
                 queues[name] = queue is not None and tenancy.isolated(queue.doc)
-            if tenancy.visible(item.extra.get("owner"), caller, queues[name]):
+            if tenancy.visible(item.job.owner, caller, queues[name]):
                 out.append(item)
         return out
 
@@ -187,12 +188,13 @@ class Jobs:
             raise ClientException(_BAD_TOKEN)
         items, after = self.jobs.page(queue, status or rules.RUNNING, limit=limit, token=token or None)
         out: dict[str, Any] = {"jobSummaryList": [rules.summary(i.doc) for i in items
-                                                  if tenancy.visible(i.extra.get("owner"), mine, True)]}
+                                                  if tenancy.visible(i.job.owner, mine, True)]}
         if after is not None:
             out["nextToken"] = after
         return out
 
-    def _list_newest_first(self, queue: str, statuses: tuple[str, ...], filters: list[tuple[str, list[str]]],
+    def _list_newest_first(self, queue: str, statuses: tuple[str, ...],
+                           filters: builtins.list[tuple[str, builtins.list[str]]],
                            limit: int, token: Any, caller: str | None) -> dict[str, Any]:
         """ListJobs with filters: the queue's matching jobs of ``statuses``, sorted by
         createdAt, newest first, as AWS documents. Each status partition is read newest
@@ -210,7 +212,7 @@ class Jobs:
             # twice, with the same key: one answer lists it once.
             if item.doc["jobId"] in summaries or not _matches(item.doc, filters):
                 continue
-            if not tenancy.visible(item.extra.get("owner"), caller, True):
+            if not tenancy.visible(item.job.owner, caller, True):
                 continue
             if len(summaries) == limit:
                 more = True
@@ -306,8 +308,8 @@ class Jobs:
             "frontOfQueue": {
                 "jobs": [
                     {"jobArn": i.doc["jobArn"],
-                     "earliestTimeAtPosition": int(i.extra.get("since") or i.doc["createdAt"])}
-                    for i in front if tenancy.visible(i.extra.get("owner"), caller, tenancy.isolated(queue))
+                     "earliestTimeAtPosition": int(i.job.since or i.doc["createdAt"])}
+                    for i in front if tenancy.visible(i.job.owner, caller, tenancy.isolated(queue))
                 ],
                 "lastUpdatedAt": now,
             },
@@ -324,7 +326,7 @@ class Jobs:
         so). Never a parent PENDING for good."""
         detail = str(error.get("Cause") or error.get("Error") or "unknown error")
         reason = f"Array fan-out failed: {detail}"[: rules.MAX_REASON]
-        if action == "materialize":
+        if action == bookkeeping.MATERIALIZE:
             self.cancel({"jobId": parent_id, "reason": reason}, terminate=True)
         else:
             self.arrays.finish_fanout(parent_id, action)
@@ -350,9 +352,9 @@ class Jobs:
             if not self._visible([item], caller):
                 raise AccessDeniedException(
                     f"{caller} is not authorized to perform {'TerminateJob' if terminate else 'CancelJob'} on job "
-                    f"{job_id}: its job queue {item.extra.get('queue')} keeps each identity's jobs to itself "
+                    f"{job_id}: its job queue {item.job.queue} keeps each identity's jobs to itself "
                     f"(tag {tenancy.ISOLATION_TAG}={tenancy.BY_IDENTITY}), and another identity submitted it.")
-            if nodes.is_parent(item.doc) and item.extra.get("nodesAttempt"):
+            if nodes.is_parent(item.doc) and item.job.nodes_attempt:
                 try:
                     self.multinode.cancel(item, reason, terminate)
                 except ConflictError:
@@ -363,8 +365,8 @@ class Jobs:
                     return {}
                 # The children go the same way, in chunks, by the fan-out workflow; the
                 # parent ends when the last of them has (Arrays.settle).
-                action = "terminate" if terminate else "cancel"
-                item.extra["fanout"] = action
+                action = bookkeeping.TERMINATE if terminate else bookkeeping.CANCEL
+                item.job.fanout = action
                 try:
                     self.jobs.save(item)
                 except ConflictError:
@@ -397,7 +399,7 @@ def _shown(doc: dict[str, Any]) -> dict[str, Any]:
 def _has_children(item: Item) -> bool:
     """An array parent whose children exist or are being made: its fan-out has begun."""
     props = item.doc.get("arrayProperties") or {}
-    return "size" in props and "index" not in props and bool(item.extra.get("fanout"))
+    return "size" in props and "index" not in props and bool(item.job.fanout)
 
 
 def request_key(caller: str, invocation_id: str | None, body: bytes | str) -> str | None:
@@ -428,7 +430,7 @@ def _filters(value: Any) -> list[tuple[str, list[str]]]:
             raise ClientException(f"Filter {name} takes exactly one value.")
         if name in ("BEFORE_CREATED_AT", "AFTER_CREATED_AT") and not values[0].isdigit():
             raise ClientException(f"Filter {name} takes a time in milliseconds since the epoch.")
-        out.append((name, values))
+        out.append((str(name), values))  # one_of checked it
     return out
 
 

@@ -42,9 +42,9 @@ class Nodes:
         made. True when that made the main node RUNNABLE."""
         while True:
             parent = self.jobs.get(parent_id)
-            if parent is None or parent.doc["status"] != rules.PENDING or parent.extra.get("nodesAttempt"):
+            if parent is None or parent.doc["status"] != rules.PENDING or parent.job.nodes_attempt:
                 return False
-            parent.extra["nodesAttempt"] = 1
+            parent.job.nodes_attempt = 1
             try:
                 self.jobs.save(parent)
             except ConflictError:
@@ -55,7 +55,7 @@ class Nodes:
         """Create the nodes of the parent's attempt that do not exist yet, and reset those
         of an earlier attempt that ended: the main node RUNNABLE, the others PENDING until
         it runs."""
-        attempt = int(parent.extra["nodesAttempt"])
+        attempt = parent.job.nodes_attempt
         num = parent.doc["nodeProperties"]["numNodes"]
         ids = [nodes.node_id(parent.doc["jobId"], i) for i in range(num)]
         found = {i.doc["jobId"]: i for i in self.jobs.get_many(ids)}
@@ -64,7 +64,7 @@ class Nodes:
             node = found.get(job_id)
             if node is None:
                 ops.append(self.jobs.new_op(self._new_node(parent, index, attempt)))
-            elif int(node.extra.get("attempt") or 0) < attempt and node.doc["status"] in rules.TERMINAL:
+            elif node.job.attempt < attempt and node.doc["status"] in rules.TERMINAL:
                 _rerun(node, attempt)
                 ops += self.jobs.save_ops(node)
         for start in range(0, len(ops), MAX_TRANSACTION_ITEMS):
@@ -79,7 +79,7 @@ class Nodes:
     def _new_node(self, parent: Item, index: int, attempt: int) -> Item:
         doc = parent.doc
         props = doc["nodeProperties"]
-        overrides = (parent.extra.get("nodeOverrides") or {}).get(str(index)) or {}
+        overrides = (parent.job.node_overrides or {}).get(str(index)) or {}
         request = {"jobName": doc["jobName"], "containerOverrides": overrides, "parameters": doc["parameters"],
                    "tags": doc.get("tags") or {}, "propagateTags": False}
         if doc.get("shareIdentifier"):
@@ -95,9 +95,9 @@ class Nodes:
         node["nodeDetails"] = {"nodeIndex": index, "isMainNode": index == props["mainNode"]}
         node["nodeProperties"] = {"numNodes": props["numNodes"], "mainNode": props["mainNode"]}
         node["status"] = rules.RUNNABLE if index == props["mainNode"] else rules.PENDING
-        item = JobStore.item(node, queue=parent.extra["queue"], mnp=doc["jobId"], node=index, attempt=attempt)
-        if parent.extra.get("owner"):
-            item.extra["owner"] = parent.extra["owner"]
+        item = JobStore.item(node, queue=parent.job.queue, mnp=doc["jobId"], node=index, attempt=attempt)
+        if parent.job.owner:
+            item.job.owner = parent.job.owner
         return item
 
     # -- what is due -------------------------------------------------------------------
@@ -105,15 +105,15 @@ class Nodes:
     def advance(self, parent_id: str) -> bool:
         """Do what is due for the parent's nodes now; True when a node became RUNNABLE."""
         parent = self.jobs.get(parent_id)
-        if parent is None or not parent.extra.get("nodesAttempt"):
+        if parent is None or not parent.job.nodes_attempt:
             return False
-        attempt = int(parent.extra["nodesAttempt"])
+        attempt = parent.job.nodes_attempt
         props = parent.doc["nodeProperties"]
-        found = {int(i.extra["node"]): i for i in self._nodes_of(parent)}
+        found = {i.job.node: i for i in self._nodes_of(parent)}
         if parent.doc["status"] in rules.TERMINAL:
             self._stop(found.values(), _stop_reason(parent.doc))
             return False
-        current = {n: i for n, i in found.items() if int(i.extra.get("attempt") or 0) == attempt}
+        current = {n: i for n, i in found.items() if i.job.attempt == attempt}
         # A node of an earlier attempt still going (dispatched as that attempt ended).
         self._stop([i for n, i in found.items() if n not in current and i.doc["status"] not in rules.TERMINAL],
                    _stop_reason(parent.doc))
@@ -137,8 +137,8 @@ class Nodes:
         for node in current.values():
             if node.doc["status"] != rules.PENDING:
                 continue
-            node.extra["mainAddress"] = address or ""
-            node.extra["pinnedCe"] = main.extra.get("ce") or ""
+            node.job.main_address = address or ""
+            node.job.pinned_ce = main.job.ce
             rules.move(node.doc, rules.RUNNABLE)
             try:
                 self.jobs.save(node)
@@ -157,24 +157,24 @@ class Nodes:
         """The main node's attempt ended: so did the job's attempt. The parent records it
         and ends as the main node did, or (retries left) moves to the next attempt; the
         other nodes are stopped either way."""
-        attempt = int(parent.extra["nodesAttempt"])
+        attempt = parent.job.nodes_attempt
         ended = main.doc["attempts"][-1] if main.doc["attempts"] else {}
-        if int(parent.extra.get("decided") or 0) < attempt:
+        if parent.job.decided < attempt:
             doc = parent.doc
             container = ended.get("container") or {}
             exit_code, reason = container.get("exitCode"), container.get("reason")
             status_reason = main.doc.get("statusReason") or ended.get("statusReason") or MAIN_EXITED
-            retry = (main.doc["status"] == rules.FAILED and bool(main.extra.get("retryable", True))
+            retry = (main.doc["status"] == rules.FAILED and bool(main.job.retryable)
                      and not doc.get("isTerminated")
                      and rules.should_retry({**doc, "attempts": [*doc["attempts"], ended]}, exit_code,
                                             reason or "", status_reason))
             doc["attempts"].append(ended)
-            parent.extra["decided"] = attempt
+            parent.job.decided = attempt
             for key, value in (("exitCode", exit_code), ("reason", reason)):
                 if value is not None:
                     doc["container"][key] = value
             if retry:
-                parent.extra["nodesAttempt"] = attempt + 1
+                parent.job.nodes_attempt = attempt + 1
                 doc["statusReason"] = status_reason
                 doc.pop("startedAt", None)
             else:
@@ -188,7 +188,7 @@ class Nodes:
                 return  # another call decided: its advance stops the nodes
         others = [i for i in self._nodes_of(parent) if i.doc["jobId"] != main.doc["jobId"]]
         self._stop(others, _stop_reason(parent.doc))
-        if int(parent.extra["nodesAttempt"]) > attempt:
+        if parent.job.nodes_attempt > attempt:
             self.advance(parent.doc["jobId"])  # every node may have ended already: run them again
 
     def _nodes_of(self, parent: Item) -> list[Item]:
@@ -208,7 +208,7 @@ class Nodes:
                 except ConflictError:
                     pass  # dispatched meanwhile: the next advance stops its task
             elif status in (rules.STARTING, rules.RUNNING):
-                task = self.attempts.mark_stopping(node.doc["jobId"], int(node.extra.get("run") or 0),
+                task = self.attempts.mark_stopping(node.doc["jobId"], node.job.run,
                                                    reason=reason, retryable=False)
                 if task and self.launcher is not None:
                     self.launcher.stop(task, reason)
@@ -224,7 +224,7 @@ class Nodes:
             return False
         current = self._nodes_of(parent)
         main = next((i for i in current if i.doc["nodeDetails"]["isMainNode"]
-                     and int(i.extra.get("attempt") or 0) == int(parent.extra["nodesAttempt"])), None)
+                     and i.job.attempt == parent.job.nodes_attempt), None)
         started = main is not None and main.doc["status"] not in rules.QUEUED
         if not terminate and started:
             return False
@@ -268,9 +268,9 @@ def _rerun(node: Item, attempt: int) -> None:
     for key in ("taskArn", "logStreamName", "exitCode", "reason", "containerInstanceArn"):
         doc["container"].pop(key, None)
     doc["container"]["networkInterfaces"] = []
-    for key in ("mainAddress", "pinnedCe", "retryable", "stopping", "expiresAt"):
-        node.extra.pop(key, None)
-    node.extra["attempt"] = attempt
+    node.job.main_address = node.job.pinned_ce = node.job.stopping = node.job.expires_at = None
+    del node.job.retryable
+    node.job.attempt = attempt
 
 
 def _address(doc: dict[str, Any]) -> str | None:

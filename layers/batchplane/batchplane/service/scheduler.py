@@ -168,7 +168,7 @@ class Scheduler:
         item = self.jobs.get(victim.job_id)
         if item is None:
             return
-        task = self.attempts.mark_stopping(victim.job_id, item.extra.get("run", 0),
+        task = self.attempts.mark_stopping(victim.job_id, item.job.run,
                                            reason=reason, retryable=True, requeue=True)
         if task:
             self.launcher.stop(task, reason)
@@ -218,17 +218,17 @@ class Scheduler:
         The watchdog calls it too, for an attempt whose launch was lost."""
         doc = item.doc
         attempt = len(doc["attempts"]) + 1
-        run = item.extra["run"]
+        run = item.job.run
         request = LaunchRequest(
             job=doc,
             attempt=attempt,
             run=run,
-            queue_name=item.extra["queue"],
+            queue_name=item.job.queue,
             compute_environment=ce,
-            environment=attempt_environment(doc, item.extra["queue"], ce["computeEnvironmentName"], attempt),
+            environment=attempt_environment(doc, item.job.queue, ce["computeEnvironmentName"], attempt),
         )
         if nodes.is_node(doc):
-            request.environment.update(nodes.node_environment(doc, item.extra.get("mainAddress")))
+            request.environment.update(nodes.node_environment(doc, item.job.main_address))
         try:
             task_arn = self._start_task(request)
         except CapacityUnavailable as e:
@@ -270,7 +270,7 @@ class Scheduler:
         """Note the attempt's task on the job; True if the job was terminated meanwhile."""
         while True:
             item = self.jobs.get(job_id)
-            if item is None or item.extra.get("run") != run:
+            if item is None or item.job.run != run:
                 return False
             if item.doc["status"] not in (rules.STARTING, rules.RUNNING):
                 return False
@@ -288,10 +288,10 @@ def _to_starting(item: Item, ce: dict[str, Any]) -> None:
     """The job as its next attempt starts on ``ce`` (written by the dispatch transaction)."""
     rules.move(item.doc, rules.STARTING, None)
     item.doc.pop("statusReason", None)
-    item.extra["ce"] = ce["computeEnvironmentName"]
-    item.extra["run"] = int(item.extra.get("run") or 0) + 1
-    for unsure in ("launchErrors", "launchErrorAt"):  # a previous run's unanswered launches
-        item.extra.pop(unsure, None)
+    item.job.ce = ce["computeEnvironmentName"]
+    item.job.run = item.job.run + 1
+    del item.job.launch_errors  # a previous run's unanswered launches
+    item.job.launch_error_at = None
 
 
 def _in_turn(placements: list[tuple[scheduling.Candidate, str]]) -> list[tuple[scheduling.Candidate, str]]:
@@ -348,17 +348,17 @@ def attempt_environment(doc: dict[str, Any], queue: str, ce: str, attempt: int) 
 def _held(item: Item, usage: dict[str, dict[str, int]], now: int) -> bool:
     """Whether a job that found no room still waits: until its hold ends or its compute
     environment has freed capacity since."""
-    if int(item.extra.get("holdUntil") or 0) <= now:
+    if int(item.job.hold_until or 0) <= now:
         return False
-    freed = usage.get(item.extra.get("holdCe") or "", {}).get("releases", 0)
-    return freed <= int(item.extra.get("holdReleases") or 0)
+    freed = usage.get(item.job.hold_ce or "", {}).get("releases", 0)
+    return freed <= int(item.job.hold_releases or 0)
 
 
 def _candidate(item: Item, queue: str, arns_by_name: dict[str, str]) -> scheduling.Candidate:
     doc = item.doc
     shape = capacity.Shape.of(doc["container"])
     # The nodes of a multi-node parallel job run in its main node's compute environment.
-    pinned = item.extra.get("pinnedCe")
+    pinned = item.job.pinned_ce
     return scheduling.Candidate(
         job_id=doc["jobId"], queue=queue, mvcpus=shape.mvcpus,
         platform=doc.get("platformCapabilities", ["EC2"])[0], reason=doc.get("statusReason"),
@@ -369,10 +369,10 @@ def _candidate(item: Item, queue: str, arns_by_name: dict[str, str]) -> scheduli
 
 
 def _running(item: Item, queue: str, ce_docs: dict[str, dict[str, Any]]) -> scheduling.Running:
-    ce_name = item.extra.get("ce", "")
+    ce_name = item.job.ce
     arn = next((a for a, d in ce_docs.items() if d["computeEnvironmentName"] == ce_name), ce_name)
     return scheduling.Running(
         job_id=item.doc["jobId"], queue=queue, environment=arn, mvcpus=mvcpus(item.doc),
-        started_at=int(item.doc.get("startedAt") or item.extra.get("since") or 0),
-        share=item.doc.get("shareIdentifier"), stopping=bool(item.extra.get("stopping")),
+        started_at=int(item.doc.get("startedAt") or item.job.since or 0),
+        share=item.doc.get("shareIdentifier"), stopping=bool(item.job.stopping),
     )

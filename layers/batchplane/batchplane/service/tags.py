@@ -4,6 +4,7 @@ domain.checks)."""
 
 from __future__ import annotations
 
+import builtins  # the class has a method named list
 from typing import Any
 
 from .. import arns
@@ -67,7 +68,7 @@ class Tags:
             except ConflictError:
                 continue
 
-    def untag(self, resource_arn: str, keys: list[str]) -> dict[str, Any]:
+    def untag(self, resource_arn: str, keys: builtins.list[str]) -> dict[str, Any]:
         if not keys:
             raise ClientException("tagKeys is required: give at least one tag key.")
         while True:

@@ -28,7 +28,7 @@ import logging
 from typing import Any
 
 from ..clock import now_ms
-from ..domain import compute, nodes
+from ..domain import bookkeeping, compute, nodes
 from ..domain import jobs as rules
 from ..domain.dependencies import parent_dependencies
 from ..errors import ClientException, ConflictError
@@ -108,23 +108,23 @@ class Watchdog:
         job_id = doc["jobId"]
         props = doc.get("arrayProperties") or {}
         multinode = self.dependencies.multinode
-        if nodes.is_parent(doc) and item.extra.get("nodesAttempt") and multinode is not None:
+        if nodes.is_parent(doc) and item.job.nodes_attempt and multinode is not None:
             multinode.advance(job_id)  # its nodes' records were dropped: do what is due
             return
         if nodes.is_node(doc):
             if multinode is not None:
-                multinode.advance(str(item.extra["mnp"]))  # waits for its main node to run
+                multinode.advance(str(item.job.mnp))  # waits for its main node to run
             return
         if "size" in props and "index" not in props:  # an array parent
-            fanout = str(item.extra.get("fanout") or "")
-            if fanout.endswith(":done") and self.arrays is not None:
+            fanout = str(item.job.fanout or "")
+            if bookkeeping.is_fanout_done(fanout) and self.arrays is not None:
                 self.arrays.settle(job_id)
             elif fanout:
                 # Its StartExecution may have failed after the mark was saved, or its
                 # execution ended without recording on the parent (the Failed step ran
                 # out of retries): nothing else starts it again. A running one is left.
                 self._restart_fanout(item)
-            elif not int(item.extra.get("waiting", 0)):
+            elif not int(item.job.waiting):
                 self.dependencies.ready(job_id)
             return
         deps = (doc.get("dependsOn") or []) if "index" in props else parent_dependencies(doc)
@@ -158,9 +158,9 @@ class Watchdog:
         self._reconcile(in_flight)
 
     def _restart_fanout(self, item: Item) -> None:
-        action = item.extra.get("fanout")
+        action = item.job.fanout
         workflows = self.dependencies.workflows
-        if not action or action.endswith(":done") or workflows is None:
+        if not action or bookkeeping.is_fanout_done(action) or workflows is None:
             return
         log.warning("restarting the %s fan-out of array %s", action, item.doc["jobId"])
         workflows.start_array(item.doc["jobId"], action, item.doc["arrayProperties"]["size"], restart=True)
@@ -187,7 +187,7 @@ class Watchdog:
         for arn in missing:
             item = by_arn[arn]
             log.warning("task %s of %s is unknown to ECS: the attempt is lost", arn, item.doc["jobId"])
-            self.attempts.task_stopped(item.doc["jobId"], item.extra["run"], task_arn=arn, exit_code=None,
+            self.attempts.task_stopped(item.doc["jobId"], item.job.run, task_arn=arn, exit_code=None,
                                        reason=None, status_reason=TASK_LOST, retryable=True)
 
     def _stop_again(self, item: Item) -> None:
@@ -196,7 +196,7 @@ class Watchdog:
         may have failed, and the mark makes every later decision skip it. Stopping a
         stopping task changes nothing."""
         task = item.doc["container"].get("taskArn")
-        stopping = item.extra.get("stopping") or {}
+        stopping = item.job.stopping or {}
         if not task or not (stopping or item.doc.get("isTerminated")):
             return
         try:
@@ -206,11 +206,11 @@ class Watchdog:
 
     def _enforce_timeout(self, item: Item, now: int) -> None:
         seconds = (item.doc.get("timeout") or {}).get("attemptDurationSeconds")
-        started = item.doc.get("startedAt") or item.extra.get("since")
-        if not seconds or not started or now < started + seconds * 1000 or item.extra.get("stopping"):
+        started = item.doc.get("startedAt") or item.job.since
+        if not seconds or not started or now < started + seconds * 1000 or item.job.stopping:
             return
         task = self.attempts.mark_stopping(
-            item.doc["jobId"], item.extra["run"], reason=rules.TIMEOUT_REASON, retryable=False
+            item.doc["jobId"], item.job.run, reason=rules.TIMEOUT_REASON, retryable=False
         )
         if task:
             self.launcher.stop(task, rules.TIMEOUT_REASON)
@@ -222,21 +222,21 @@ class Watchdog:
         that pass did not, and otherwise records the one it started."""
         if item.doc["status"] != rules.STARTING or item.doc["container"].get("taskArn"):
             return
-        unsure_at = item.extra.get("launchErrorAt")  # a launch raised without an answer then
+        unsure_at = item.job.launch_error_at  # a launch raised without an answer then
         if unsure_at:
             if now - int(unsure_at) < min(grace_ms, UNSURE_LAUNCH_GRACE_MS):
                 return
         elif _waited_ms(item, now) < grace_ms:
             return
-        job_id, run = item.doc["jobId"], item.extra["run"]
+        job_id, run = item.doc["jobId"], item.job.run
         log.warning("relaunching %s (run %s): dispatched but no task recorded", job_id, run)
         try:
-            ce = self.resources.compute_environment(item.extra["ce"]).doc
+            ce = self.resources.compute_environment(item.job.ce).doc
         except ClientException as e:  # deleted since: the attempt cannot start there
             self.attempts.task_stopped(job_id, run, task_arn=None, exit_code=None, reason=str(e)[:255],
                                        status_reason="Task failed to start", retryable=True)
             return
-        stopping = item.extra.get("stopping")
+        stopping = item.job.stopping
         if self.scheduler.launch(item, ce) and stopping:
             # Stopped on purpose (a timeout, preemption) while it had no task to stop.
             fresh = self.jobs.get(job_id)
@@ -283,4 +283,4 @@ class Watchdog:
 
 def _waited_ms(item: Item, now: int) -> int:
     """How long the job has been in its status (``since`` is written with each move)."""
-    return now - int(item.extra.get("since") or now)
+    return now - int(item.job.since or now)

@@ -69,17 +69,17 @@ class JobStore:
         """Keep the listing keys and retention in step with the job's status."""
         doc = item.doc
         status = doc["status"]
-        item.gsi1pk = listing(item.extra["queue"], status)
+        item.gsi1pk = listing(item.job.queue, status)
         # Retried attempts go back to the front of their queue (rank 0), as in AWS Batch.
         rank = "0" if status == rules.RUNNABLE and doc["attempts"] else "1"
         item.gsi1sk = f"{rank}{doc['createdAt']:013d}#{doc['jobId']}"
-        if item.extra.get("status") != status:
+        if item.job.status != status:
             # When the job entered its status: RUNNABLE jobs wait from then (time limits,
             # GetJobQueueSnapshot's earliestTimeAtPosition).
-            item.extra["since"] = now_ms()
-        item.extra["status"] = status
+            item.job.since = now_ms()
+        item.job.status = status
         if status in rules.TERMINAL:
-            item.extra["expiresAt"] = retention_expiry()
+            item.job.expires_at = retention_expiry()
 
     def get(self, job_id: str) -> Item | None:
         return self.store.get(job_pk(job_id), JOB_SK)
@@ -108,7 +108,7 @@ class JobStore:
         ops: list[dict[str, Any]] = []
         deltas: Deltas = {}
         for item in items:
-            before = item.extra.get("status")
+            before = item.job.status
             self._index(item)
             ops.append(self.store.replace_op(item))
             self._count(item, before, deltas)
@@ -123,13 +123,13 @@ class JobStore:
     @staticmethod
     def counter_key(item: Item) -> Key | None:
         """The key of the item that counts an array child's status, among its parent's."""
-        parent = item.extra.get("parent")
-        return ArrayCounters.key(parent, int(item.extra["index"])) if parent else None
+        parent = item.job.parent
+        return ArrayCounters.key(parent, item.job.index) if parent else None
 
     def _count(self, item: Item, before: str | None, deltas: Deltas) -> None:
         """Add an array child's change of status to the deltas of its counter item."""
         key = self.counter_key(item)
-        after = item.extra["status"]
+        after = item.doc["status"]  # what _index recorded
         if key is None or before == after:
             return
         tally(deltas, key, after, 1)
