@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.local.stack import LocalStack
 
 from tests.e2e.support import ACCESS_KEY, SECRET_KEY, ec2_resources, make_client, uniq, wait_done
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 import pytest
@@ -20,6 +19,9 @@ from batchplane.local.stack import LOG_GROUP, create_resources
 from batchplane.local.template import Template
 from batchplane.store import DynamoStore, SqliteStore, Store
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "batchplane-contract"

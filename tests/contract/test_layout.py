@@ -4,7 +4,7 @@ repository and reads the raw item back by its literal key, on both adapters."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchplane.domain import arrays
 from batchplane.store import (
@@ -24,7 +24,8 @@ from batchplane.store import (
 from batchplane.store.jobs import is_job, job_id
 from batchplane.store.resources import is_compute_environment, is_placement_resource
 
-from .conftest import Kit
+if TYPE_CHECKING:
+    from .conftest import Kit
 
 
 def raw(kit: Kit, pk: str, sk: str) -> dict[str, Any]:

@@ -10,15 +10,17 @@ import base64
 import json
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.errors import ClientException, ConflictError
 from batchplane.store import Item, SqliteStore
 from batchplane.store.dynamodb import deserialize
 
-from .conftest import Kit
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .conftest import Kit
 
 
 def item(pk: str, sk: str = "#", doc: dict[str, Any] | None = None, gsi1: tuple[str, str] | None = None,

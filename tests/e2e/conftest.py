@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.local.stack import LocalStack
@@ -24,6 +23,9 @@ from .support import (
     raw_request,
     uniq,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

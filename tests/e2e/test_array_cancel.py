@@ -9,10 +9,12 @@ test creates its flag file (jobs are local processes), so the timing is the test
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .support import Env, describe, uniq, wait_done, wait_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _array(batch: Any, env: Env, flag: Path) -> str:

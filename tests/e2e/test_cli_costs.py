@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.costing import PRICES_PATH
 
 from .support import Env, cli_env, uniq, wait_done
 from .test_cli_jobs import batchplane, ok, run_all
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")

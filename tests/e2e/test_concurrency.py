@@ -4,16 +4,18 @@ end in client errors, never in 5xx."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .support import NO_RETRY, Env, make_client, uniq
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 @contextmanager

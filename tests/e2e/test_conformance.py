@@ -6,8 +6,7 @@ take."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,6 +14,9 @@ from botocore.exceptions import ClientError
 from .support import Env, Raw, ec2_resources, uniq, wait_done, wait_status
 from .support import describe as describe_one
 from .test_resources import client_error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # -- CancelJob / TerminateJob of a job batchplane does not know ---------------------------
 

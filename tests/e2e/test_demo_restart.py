@@ -17,14 +17,16 @@ import random
 import socket
 import time
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchplane.local import demo
 from batchplane.local.stack import EMULATOR_STATE
 
 from .support import TERMINAL
 from .test_restart import UpProcess, _statuses, _until
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SAMPLES = inspect.signature(demo.run).parameters["samples"].default
 JOBS = inspect.signature(demo.run).parameters["jobs"].default

@@ -9,14 +9,16 @@ import collections
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from batchplane import clock
-from batchplane.local.stack import LocalStack
 from batchplane.wiring import services
 
 from .support import cli_env, ec2_resources, job_output, uniq, wait_done, wait_for, wait_status
+
+if TYPE_CHECKING:
+    import pytest
+    from batchplane.local.stack import LocalStack
 
 
 def _environment(batch: Any, vcpus: int, *, enabled: bool = True, kind: str = "EC2", **resources: Any) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import botocore.session
@@ -15,6 +14,9 @@ import pytest
 
 from .support import Env, Raw, assert_client_error, ec2_resources, uniq
 from .test_resources import client_error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 MODEL = botocore.session.get_session().get_service_model("batch")
 

@@ -5,17 +5,20 @@ answer, or gets a 500."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from batchplane.local.stack import LocalStack
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .support import ACCESS_KEY, SECRET_KEY, Env, make_client, uniq, wait_done
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from batchplane.local.stack import LocalStack
 
 READ_TIMEOUT = 2.0  # this test's: the stack's own is 30 s
 

@@ -6,10 +6,12 @@ attempts never share one, and a job waits while too few are free."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .support import ec2_resources, uniq, wait_done, wait_status
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _queue(batch: Any, instance_type: str) -> str:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from batchplane import clock, wiring
-from batchplane.local.stack import LocalStack
 
 from .support import uniq, wait_done, wait_for, wait_status
 from .test_arrays import _jd, _setup
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+    from batchplane.local.stack import LocalStack
 
 
 def _tick_later(stack: LocalStack) -> None:

@@ -22,13 +22,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from batchplane.local.stack import LocalStack
 from botocore.exceptions import ClientError
 
 from .support import (
@@ -42,6 +40,11 @@ from .support import (
     wait_done,
     wait_status,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from batchplane.local.stack import LocalStack
 
 # -- item 6: crafted nextTokens ----------------------------------------------------------------
 

@@ -5,8 +5,7 @@ wrong scope or no signature at all get AWS's 403, through the unmodified boto3 c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -30,6 +29,9 @@ from .support import (
     uniq,
     wait_done,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _client(endpoint: str, key: str, secret: str) -> Any:

@@ -4,14 +4,16 @@ of one call, and a retried submission must return the job the first try created.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from .support import Env, Raw, make_client, raw_request, uniq, wait_status
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 def _jobs_named(batch: Any, queue: str, name: str) -> list[str]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import luigi  # a dev extra
@@ -22,6 +20,10 @@ from luigi.contrib.batch import BatchClient, BatchJobException, BatchTask
 from luigi.contrib.s3 import S3Client, S3Target
 
 from .support import ACCESS_KEY, REGION, SECRET_KEY, Env, describe, uniq
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 # luigi's wait_on_job polls with no deadline of its own: each test has one (pytest-timeout
 # fails it from the main thread, where luigi's worker must run).

@@ -4,13 +4,16 @@ subset of the e2e suite keeps that path honest beside the embedded default."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pytest
 from batchplane.local.stack import LocalStack
 
 from tests.e2e.conftest import batch, endpoint, env, logs, raw
 from tests.e2e.support import ACCESS_KEY, CALLERS, SECRET_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["batch", "endpoint", "env", "logs", "raw"]
 

@@ -10,12 +10,14 @@ port, then a job must still run at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from batchplane.local.stack import TABLE_NAME, LocalStack
 
 from tests.e2e.support import Env, make_client, uniq, wait_done
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def test_jobs_still_run_after_a_cancelled_transaction(endpoint: str, batch: Any, env: Env) -> None:

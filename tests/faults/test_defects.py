@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .harness import Result, run
 from .injector import Injector, Rule
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(autouse=True)

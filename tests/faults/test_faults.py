@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .harness import Result, run
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CI_SEEDS = range(12)
 # Where the faults must land for the harness to mean anything: the scheduler's dispatch

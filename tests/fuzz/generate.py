@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import botocore.session
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MODEL = botocore.session.get_session().get_service_model("batch")
 Request = tuple[str, str, dict[str, str], bytes, str]

@@ -18,10 +18,9 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -32,6 +31,9 @@ from botocore.credentials import Credentials
 
 from ..e2e.support import ACCESS_KEY, HELLO, REGION, SECRET_KEY, ec2_resources, make_client, uniq
 from .generate import JOB_TARGET, NAMES, Generator, Request
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.e2e
 SEED = 20261203

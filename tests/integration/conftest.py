@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -17,6 +16,9 @@ from batchplane.local.router import Function
 from batchplane.local.stack import create_resources
 from batchplane.local.template import Template
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "batchplane-test"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from batchplane.local.emulator import Emulator
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SIGNATURE = "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
 

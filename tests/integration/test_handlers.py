@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from batchplane import clock
 from batchplane.domain.jobs import parent_cancel_decision
-from batchplane.local.router import Function
 from batchplane.store.dynamodb import BUSY_TRIES, Item
 from batchplane.wiring import services
 from botocore.exceptions import ClientError
 
 from .conftest import api_call, load_event
+
+if TYPE_CHECKING:
+    from batchplane.local.router import Function
 
 JOB_ID = "4c3a0d0e-1111-4e8f-9a55-7d3cbe0f0001"  # the job the sample events name
 

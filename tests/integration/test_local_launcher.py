@@ -10,9 +10,8 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -21,6 +20,9 @@ from batchplane.local import launcher as launcher_module
 from batchplane.local.launcher import LocalProcessLauncher
 from batchplane.ports import CapacityUnavailable, LaunchRequest, log_stream_name, started_by
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # CloudWatch Logs' largest event, less the 26 bytes PutLogEvents counts for each one.
 MAX_EVENT_BYTES = 262_144 - 26

@@ -13,10 +13,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.local import launcher as launcher_module
@@ -24,6 +23,9 @@ from batchplane.local.launcher import DIED_WITH_STACK, LocalProcessLauncher
 from batchplane.ports import log_stream_name
 
 from .test_local_launcher import Events, _alive, _messages, _request, _wait_for, logs, thread_errors, workdirs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["logs", "thread_errors", "workdirs"]  # fixtures, imported for pytest
 

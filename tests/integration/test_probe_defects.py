@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from batchplane.local.router import Function
 from batchplane.local.template import Template
 
 from .conftest import ROOT, api_call
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from batchplane.local.router import Function
 
 # -- item 3 ------------------------------------------------------------------------------------
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane import aws, clock, metering, wiring
-from batchplane.local.router import Function
 from batchplane.ports import CapacityUnavailable, LaunchFailed
 from batchplane.service import scheduler as scheduling
 from batchplane.service import watchdog
 from batchplane.wiring import services
 
 from .conftest import api_call, load_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from batchplane.local.router import Function
 
 
 def _job(job_id: str) -> dict[str, Any]:

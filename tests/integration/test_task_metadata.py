@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.local.metadata import MetadataEndpoint
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TASK = {"TaskARN": "arn:aws:ecs:us-east-1:123456789012:task/ce/abc", "Containers": [{"DockerId": "abc"}]}
 

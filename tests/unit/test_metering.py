@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from batchplane import aws, config, metering
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TABLE = "meter-test"
 SHAPE = metering.TableShape(key=("pk", "sk"), indexes=(("gsi1pk", "gsi1sk"),))

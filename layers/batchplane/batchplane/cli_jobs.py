@@ -12,9 +12,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -41,6 +40,9 @@ from .endpoint import (
     run_command,
     when,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 COLOURS = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
 POLL_SECONDS = (0.1, 1.0)  # the first pause between two polls and the longest

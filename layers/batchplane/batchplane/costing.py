@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .domain import capacity
 from .domain.cost import (
@@ -24,6 +23,9 @@ from .domain.cost import (
     job_cost,
     totals,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PRICES_PATH = Path(__file__).with_name("data") / "prices.json"
 PRICES_ENV = "BATCHPLANE_PRICES"

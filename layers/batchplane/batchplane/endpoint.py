@@ -4,14 +4,12 @@ CloudWatch Logs. The job commands (cli_jobs.py) and the dashboard both read thro
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -19,6 +17,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from .signing import sign_for_api_gateway
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 LOG_GROUP = "/aws/batch/job"
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")

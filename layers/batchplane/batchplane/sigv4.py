@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from botocore.utils import normalize_url_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CLOCK_SKEW = timedelta(minutes=15)

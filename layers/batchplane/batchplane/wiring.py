@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import aws
 from .adapters.eventbridge import StateChangePublisher
 from .config import settings
-from .ports import CapacityController, ComputeProvisioner, ScheduleBackend, TaskLauncher, Workflows
 from .service.arrays import Arrays
 from .service.attempts import Attempts
 from .service.compute_environments import ComputeEnvironments
@@ -29,6 +29,9 @@ from .service.triggers import Schedules, Triggers
 from .service.watchdog import Watchdog
 from .store import DynamoStore, Store
 from .store.repositories import Repositories
+
+if TYPE_CHECKING:
+    from .ports import CapacityController, ComputeProvisioner, ScheduleBackend, TaskLauncher, Workflows
 
 _lock = threading.Lock()
 _services: Services | None = None

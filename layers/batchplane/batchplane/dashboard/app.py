@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import mimetypes
 import time
-from collections.abc import Callable
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +24,9 @@ from ..domain import capacity
 from ..domain.cost import JobCost, PriceTableError, environment_name, format_usd, is_array_parent
 from ..endpoint import ACTIVE, ENDED, LOG_GROUP, array_size, fold_arrays, job_queues, log_stream, when
 from . import graph
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 STATIC = Path(__file__).with_name("static")
 PREFIX = "/dashboard"

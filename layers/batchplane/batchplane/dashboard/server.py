@@ -4,17 +4,19 @@ with the caller's AWS settings, as the job commands use them."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from ..endpoint import Clients, run_command
 from .app import PREFIX, Dashboard
+
+if TYPE_CHECKING:
+    import argparse
 
 log = logging.getLogger(__name__)
 

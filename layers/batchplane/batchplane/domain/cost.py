@@ -21,11 +21,13 @@ nothing of its own: its children carry the cost, and its total is theirs.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import capacity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ENDED = ("SUCCEEDED", "FAILED")
 RUNNING_NOW = ("STARTING", "RUNNING")

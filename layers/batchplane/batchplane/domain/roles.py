@@ -12,10 +12,12 @@ definition registered before the list changed) and Create/UpdateComputeEnvironme
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientException
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ANY = ("*",)  # local mode: attempts are processes of the user who started the stack
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .capacity import Environment, Shape
-from .fairshare import FairShare
+
+if TYPE_CHECKING:
+    from .fairshare import FairShare
 
 MISCONFIGURED = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU)"

@@ -36,11 +36,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import clock
 from ..adapters.ecs import LOG_GROUP
@@ -49,6 +48,9 @@ from ..domain import capacity, compute
 from ..ports import CONTAINER, CapacityUnavailable, LaunchRequest, log_stream_name, started_by
 from .instances import DevicePool, VirtualFleet
 from .metadata import MetadataEndpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # What a local attempt inherits from this machine; everything else comes from the job.
 _PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")

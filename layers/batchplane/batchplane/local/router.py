@@ -20,16 +20,18 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.events.models import EventPattern
 
 from .. import clock
 from ..config import settings
-from ..store.sqlite import SqliteStore
 from . import patterns
 from .emulator import Activity
-from .template import FunctionSpec, Template
+
+if TYPE_CHECKING:
+    from ..store.sqlite import SqliteStore
+    from .template import FunctionSpec, Template
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]

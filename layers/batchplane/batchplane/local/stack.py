@@ -14,10 +14,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -38,6 +37,9 @@ from .launcher import LocalProcessLauncher, LocalProvisioner
 from .router import Router
 from .template import Template, find_template
 from .workflows import create_state_machines
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 TABLE_NAME = "batchplane"

@@ -7,12 +7,14 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.core.config import default_user_config
 
 from ..config import settings
-from .template import Template
+
+if TYPE_CHECKING:
+    from .template import Template
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 

@@ -3,18 +3,20 @@ cascading cancels, the parent's outcome, and listing children."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..clock import now_ms
 from ..domain import arrays, bookkeeping
 from ..domain import jobs as rules
 from ..errors import ConflictError
-from ..ports import TaskLauncher
-from ..store import Item
 from ..store.jobs import JobStore
-from ..store.repositories import Repositories
-from .dependencies import Dependencies
+
+if TYPE_CHECKING:
+    from ..ports import TaskLauncher
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .dependencies import Dependencies
 
 
 class Arrays:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..domain import jobs as rules
 from ..errors import ConflictError
-from ..store import Item
 from ..store.jobs import mvcpus
-from ..store.repositories import Repositories
-from .fairshare import ShareUsage
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .fairshare import ShareUsage
+    from .resources import Resources
 
 
 class Attempts:

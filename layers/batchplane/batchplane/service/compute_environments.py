@@ -4,16 +4,18 @@ provisioner, ComputeProvisioner, makes and removes what an environment runs on).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..config import settings
 from ..domain import capacity, compute, roles
 from ..errors import ClientException
-from ..ports import ComputeProvisioner
-from ..store.repositories import Repositories
 from . import named
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..ports import ComputeProvisioner
+    from ..store.repositories import Repositories
+    from .resources import Resources
 
 
 def check_instance_role(compute_resources: dict[str, Any] | None) -> None:

@@ -18,11 +18,11 @@ from ..domain import arrays, bookkeeping, nodes
 from ..domain import dependencies as rules_deps
 from ..domain import jobs as rules
 from ..errors import ConflictError
-from ..ports import Workflows
 from ..store.dependencies import DependencyEdges
-from ..store.repositories import Repositories
 
 if TYPE_CHECKING:
+    from ..ports import Workflows
+    from ..store.repositories import Repositories
     from .nodes import Nodes
 
 log = logging.getLogger(__name__)

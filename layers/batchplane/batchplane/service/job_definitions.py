@@ -5,15 +5,17 @@ Resources.job_definition."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..config import settings
 from ..domain import jobdefs, nodes, roles
 from ..errors import ClientException, ConflictError
-from ..store.repositories import Repositories
 from . import named
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..store.repositories import Repositories
+    from .resources import Resources
 
 
 class JobDefinitions:

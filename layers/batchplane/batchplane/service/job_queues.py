@@ -3,14 +3,16 @@ domain.queues)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..domain import queues
 from ..errors import ClientException
-from ..store.repositories import Repositories
 from . import named
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..store.repositories import Repositories
+    from .resources import Resources
 
 
 class JobQueues:

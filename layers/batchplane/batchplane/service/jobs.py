@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import builtins  # the class has a method named list
 import hashlib
 import heapq
 import json
 import logging
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..clock import now_ms
@@ -17,14 +16,18 @@ from ..config import settings
 from ..domain import arrays, bookkeeping, checks, dependencies, nodes, roles, tenancy
 from ..domain import jobs as rules
 from ..errors import AccessDeniedException, ClientException, ConflictError
-from ..ports import TaskLauncher, Workflows
-from ..store import Item
 from ..store.jobs import JobStore, mvcpus
-from ..store.repositories import Repositories
-from .arrays import Arrays
 from .named import page_size
-from .nodes import Nodes
-from .resources import Resources
+
+if TYPE_CHECKING:
+    import builtins  # the class has a method named list
+
+    from ..ports import TaskLauncher, Workflows
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .arrays import Arrays
+    from .nodes import Nodes
+    from .resources import Resources
 
 log = logging.getLogger(__name__)
 MAX_DESCRIBE = 100

@@ -4,12 +4,14 @@ client error a lost race gives."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..errors import ClientException, ConflictError
-from ..store import Item, Store
-from ..store.resources import Named
+
+if TYPE_CHECKING:
+    from ..store import Item, Store
+    from ..store.resources import Named
 
 
 def page_size(value: Any, default: int, hi: int, what: str = "maxResults") -> int:

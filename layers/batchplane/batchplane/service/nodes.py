@@ -11,17 +11,19 @@ then); a retry moves the parent to the next one once every node of the last has 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..domain import jobs as rules
 from ..domain import nodes
 from ..errors import ConflictError
-from ..ports import TaskLauncher
-from ..store import Item
 from ..store.jobs import JobStore
-from ..store.repositories import Repositories
-from .attempts import Attempts
+
+if TYPE_CHECKING:
+    from ..ports import TaskLauncher
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .attempts import Attempts
 
 log = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = 25

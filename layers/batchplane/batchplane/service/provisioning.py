@@ -24,11 +24,11 @@ from ..domain import capacity, compute
 from ..domain import jobs as rules
 from ..errors import ConflictError
 from ..ports import CapacityController, CapacityError
-from ..store.repositories import Repositories
-from .resources import Resources
 
 if TYPE_CHECKING:
     from ..store import Item
+    from ..store.repositories import Repositories
+    from .resources import Resources
 
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 1000  # waiting jobs per queue a pass looks at

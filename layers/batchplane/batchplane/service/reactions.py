@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import jobs as rules
 from ..store import jobs
 from ..store.resources import is_placement_resource
-from .arrays import Arrays
-from .dependencies import Dependencies
-from .nodes import Nodes
+
+if TYPE_CHECKING:
+    from .arrays import Arrays
+    from .dependencies import Dependencies
+    from .nodes import Nodes
 
 _HOLDING = (rules.STARTING, rules.RUNNING)  # statuses that hold compute capacity
 

@@ -6,12 +6,14 @@ compute_environments, job_queues, scheduling_policies, job_definitions and tags.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..errors import ClientException
-from ..store import Item
-from ..store.repositories import Repositories
+
+if TYPE_CHECKING:
+    from ..store import Item
+    from ..store.repositories import Repositories
 
 _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
 

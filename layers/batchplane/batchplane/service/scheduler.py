@@ -10,19 +10,21 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..domain import capacity, compute, nodes, scheduling
 from ..domain import jobs as rules
 from ..errors import ClientException, ConflictError
 from ..ports import CapacityUnavailable, LaunchFailed, LaunchRequest, TaskLauncher
-from ..store import Item
 from ..store.jobs import JobStore, mvcpus
-from ..store.repositories import Repositories
-from .attempts import Attempts
-from .fairshare import ShareUsage
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .attempts import Attempts
+    from .fairshare import ShareUsage
+    from .resources import Resources
 
 log = logging.getLogger(__name__)
 RUNNABLE_WINDOW = 500  # jobs per queue considered in one round

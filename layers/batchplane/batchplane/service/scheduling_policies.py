@@ -4,14 +4,16 @@ fair share a policy gives is service.fairshare's)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..domain import policies
 from ..errors import ClientException
-from ..store.repositories import Repositories
 from . import named
-from .resources import Resources
+
+if TYPE_CHECKING:
+    from ..store.repositories import Repositories
+    from .resources import Resources
 
 
 class SchedulingPolicies:

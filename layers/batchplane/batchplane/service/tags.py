@@ -4,16 +4,19 @@ domain.checks)."""
 
 from __future__ import annotations
 
-import builtins  # the class has a method named list
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import arns
 from ..domain import checks
 from ..errors import ClientException, ConflictError
-from ..store import Item
-from ..store.repositories import Repositories
-from ..store.resources import Named
-from .resources import Resources
+
+if TYPE_CHECKING:
+    import builtins  # the class has a method named list
+
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from ..store.resources import Named
+    from .resources import Resources
 
 
 class Tags:

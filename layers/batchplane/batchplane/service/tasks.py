@@ -8,11 +8,13 @@ order; Jobs.task_running / task_stopped ignore what no longer applies.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import jobs as rules
 from ..ports import CONTAINER, log_stream_name, run_of
-from .attempts import Attempts
+
+if TYPE_CHECKING:
+    from .attempts import Attempts
 
 TASK_LOST = "Task lost: ECS no longer knows the attempt's task, and its stop event never came"
 

@@ -15,14 +15,14 @@ from ..clock import now_ms
 from ..domain import jobs as rules
 from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
-from ..store import Item
-from ..store.repositories import Repositories
 from .named import page_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..ports import ScheduleBackend
+    from ..store import Item
+    from ..store.repositories import Repositories
     from .jobs import Jobs
 
 log = logging.getLogger(__name__)

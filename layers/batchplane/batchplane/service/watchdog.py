@@ -25,22 +25,24 @@ Each step is idempotent: redoing what an event already did changes nothing.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..domain import bookkeeping, compute, nodes
 from ..domain import jobs as rules
 from ..domain.dependencies import parent_dependencies
 from ..errors import ClientException, ConflictError
-from ..ports import TaskLauncher
-from ..store import Item
-from ..store.repositories import Repositories
-from .arrays import Arrays
-from .attempts import Attempts
-from .dependencies import Dependencies
-from .resources import Resources
 from .scheduler import RUNNABLE_WINDOW, Scheduler
 from .tasks import TASK_LOST, on_task_state_change
+
+if TYPE_CHECKING:
+    from ..ports import TaskLauncher
+    from ..store import Item
+    from ..store.repositories import Repositories
+    from .arrays import Arrays
+    from .attempts import Attempts
+    from .dependencies import Dependencies
+    from .resources import Resources
 
 log = logging.getLogger(__name__)
 # A dispatched attempt with no task after this long lost its launch (see sweep): well

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
@@ -15,6 +14,8 @@ from .arrays import ArrayCounters, Deltas, Key, tally
 from .dynamodb import Item
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .port import Store
 
 JOB_SK = "JOB"

@@ -4,10 +4,12 @@ Triggers are listed by bucket, then name: an S3 event reads only its bucket's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .dynamodb import Item
 from .resources import Named
+
+if TYPE_CHECKING:
+    from .dynamodb import Item
 
 
 class TriggerStore(Named):
