@@ -12,7 +12,10 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+from moto.server import ThreadedMotoServer
 
 from .harness import QUEUE, TRUE_JOB, client
 from .stats import p50_p99, summary_ms
@@ -57,7 +60,7 @@ def _handler_target(h: Harness) -> Target:
         headers = {"Content-Type": "application/json", "Authorization": auth,
                    "amz-sdk-invocation-id": str(uuid.uuid4())}
         status, _, data = h.stack.call_api("POST", path, headers, json.dumps(body).encode())
-        if status != 200:
+        if status != HTTPStatus.OK:
             raise RuntimeError(f"{path} answered {status}: {data[:200]!r}")
         return json.loads(data)
 
@@ -77,8 +80,6 @@ class MotoPeer:
     only the latency of the two API calls is comparable, not what happens after."""
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()

@@ -18,16 +18,17 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from batchplane.domain.arrays import MAX_ARRAY, MIN_ARRAY
 from botocore.config import Config
+from rich.console import Console
+from rich.table import Table
 
+from .cli import run_meta
 from .harness import CE, QUEUE, TERMINAL, TRUE_JOB, Harness, client
 from .localup import MemorySampler, UpProcess, dir_bytes
 from .stats import percentile
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "big-array.json"
 SIDE_CE = "bench-side-ce"
@@ -57,7 +58,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output ({DEFAULT_OUT})")
     args = p.parse_args(argv)
-    if not 2 <= args.big_array <= 100_000:
+    if not MIN_ARRAY <= args.big_array <= MAX_ARRAY:
         p.error("--big-array must be between 2 and 100,000 (AWS Batch's limit is 10,000; batchplane's 100,000)")
     return args
 
@@ -139,9 +140,7 @@ class SideJobs(threading.Thread):
         return out
 
 
-def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    from .cli import run_meta
-
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:  # noqa: PLR0915 - the benchmark's script, start to figures, in the order it runs
     n = args.big_array
     meta: dict[str, Any] = {**run_meta(), "children": n, "poll_s": args.poll, "side_every_s": args.side_every}
     tmp = Path(tempfile.mkdtemp(prefix="big-array.", dir="/var/tmp"))
@@ -259,8 +258,6 @@ def _summary(xs: list[float]) -> dict[str, Any]:
 
 
 def render(r: dict[str, Any], console: Console) -> None:
-    from rich.table import Table
-
     m = r["meta"]
     t = Table(title=f"{m['children']:,}-child array on `batchplane local up` ({m['started']}, "
                     f"{m['cpus']} CPUs, load {m['loadavg_start']} -> {m.get('loadavg_end')})",
@@ -303,8 +300,6 @@ def _s(v: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
     args = parse(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
     result = run(args, console)

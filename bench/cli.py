@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,9 +90,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def _git() -> dict[str, str | bool]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+                                capture_output=True, check=False, text=True, timeout=10).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+                                    capture_output=True, check=False, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"commit": commit, "dirty": dirty}
@@ -111,8 +112,6 @@ def run_meta() -> dict[str, object]:
 
 
 def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
-    from importlib.metadata import version
-
     return {
         "mode": "quick" if args.quick else "full",
         "sections": args.sections,
@@ -125,16 +124,16 @@ def _meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     if any(a == "--peer" or a.startswith("--peer=") for a in given):
-        from .peer import main as peer_main
+        from .peer import main as peer_main  # noqa: PLC0415 - a run of its own: its module is imported only when asked for
 
         return peer_main(given)
     # Runs of their own, each on `batchplane local up` in a subprocess (docs/benchmarks.md).
     if any(a == "--big-array" or a.startswith("--big-array=") for a in given):
-        from .bigarray import main as big_array_main
+        from .bigarray import main as big_array_main  # noqa: PLC0415 - a run of its own: its module is imported only when asked for
 
         return big_array_main(given)
     if any(a == "--restart" for a in given):
-        from .restart import main as restart_main
+        from .restart import main as restart_main  # noqa: PLC0415 - a run of its own: its module is imported only when asked for
 
         return restart_main(given)
     args = parse(argv)
@@ -151,13 +150,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # Without the stack first: its background threads would slow the subprocesses down.
     if "scheduler" in wanted:
-        from . import scheduler
+        from . import scheduler  # noqa: PLC0415 - a section's modules are imported only when it runs
 
         console.log("scheduler: one pass of plan()")
         scheduler.run(report, candidates=sizes.scheduler_candidates,
                       repeats=sizes.scheduler_repeats)
     if "coldstart" in wanted:
-        from . import coldstart
+        from . import coldstart  # noqa: PLC0415 - a section's modules are imported only when it runs
 
         console.log("cold start: handler imports in fresh interpreters")
         coldstart.run_imports(report, sizes.import_repeats,
@@ -187,7 +186,7 @@ def _with_stack(report: Report, wanted: set[str], sizes: Sizes, console: Console
     and each section gets a deadline that leaves ``keep`` seconds to those after it.
     ``for_cost``: sections run only for the cost meter's workloads (small, their figures
     left out of the report)."""
-    from . import api, cost, jobs
+    from . import api, cost, jobs  # noqa: PLC0415 - a section's modules are imported only when it runs
 
     def until(seconds: float, keep: float) -> float:
         return min(time.monotonic() + seconds, end - keep)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane import metering
 
-from .harness import function_memory_mb, schedules
-from .jobs import Capture, Workload
+from .harness import RETRY_JOB, function_memory_mb, schedules
+from .jobs import Capture, Workload, sequential
 from .report import NOT_MEASURED
 
 if TYPE_CHECKING:
@@ -159,9 +159,6 @@ def price(p: PerJob, prices: dict[str, Any], *, stored_bytes: int = 0) -> PerJob
 
 
 def retry(h: Harness, n: int, deadline: float = float("inf")) -> Workload:
-    from .harness import RETRY_JOB
-    from .jobs import sequential
-
     workload, samples = sequential(h, RETRY_JOB, n, name="retry", deadline=deadline)
     workload.extra["attempts"] = [len(s["doc"].get("attempts", [])) for s in samples]
     workload.extra["statuses"] = [s["doc"].get("status") for s in samples]

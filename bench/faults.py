@@ -26,7 +26,7 @@ def _one(args: tuple[int, float]) -> dict[str, Any]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     logging.disable(logging.CRITICAL)
-    from tests.faults.harness import run
+    from tests.faults.harness import run  # noqa: PLC0415 - tests/ is importable once ROOT is on sys.path (above)
 
     try:
         r = run(seed, rate=rate)

@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from http import HTTPStatus
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     logging.disable(logging.CRITICAL)
-    from tests.e2e.support import make_client
-    from tests.fuzz.test_fuzz import function_errors, fuzz, local_stack, prepare, scheduling_round, still_runs_a_job
+    from tests.e2e.support import make_client  # noqa: PLC0415 - tests/ is importable once ROOT is on sys.path (above)
+    from tests.fuzz.test_fuzz import function_errors, fuzz, local_stack, prepare, scheduling_round, still_runs_a_job  # noqa: PLC0415 - tests/ is importable once ROOT is on sys.path (above)
 
     total, passed, bad, fivexx, hangs = 0, 0, 0, 0, 0
     statuses: Counter[int] = Counter()
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             passed += report.authenticated
             statuses.update(report.statuses)
             bad += len(report.problems)
-            fivexx += sum(n for s, n in report.statuses.items() if s >= 500)
+            fivexx += sum(n for s, n in report.statuses.items() if s >= HTTPStatus.INTERNAL_SERVER_ERROR)
             hangs += report.statuses.get(0, 0)
             print(f"seed {seed}: {report.summary()} in {time.monotonic() - t:.0f}s", flush=True)
             for line in report.problems[:30]:

@@ -43,7 +43,7 @@ class _CfnLoader(yaml.SafeLoader):
     """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub ...)."""
 
 
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+_CfnLoader.add_multi_constructor("!", lambda *_: None)
 
 
 def template() -> dict[str, Any]:
@@ -187,7 +187,7 @@ class Harness:
         self.table_name = ""
 
     def start(self) -> Harness:
-        from batchplane.local.stack import TABLE_NAME, LocalStack
+        from batchplane.local.stack import TABLE_NAME, LocalStack  # noqa: PLC0415 - local mode (moto, which hooks into botocore on import) only once a stack starts
 
         self.table_name = TABLE_NAME
         # On before any client exists: aws.client() instruments the clients it creates.

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 STALL_SECONDS = 10.0  # a job not started by then waits for the scheduler's 1-minute tick
 PARENT_WAIT_SECONDS = 60.0  # after the last child ended, for the array parent's outcome
+MIN_SAMPLES = 5  # taken even past the deadline
+DISPATCH_TARGET_MS = 200  # recorded p50 of submit -> RUNNING
 
 
 @dataclass
@@ -64,7 +66,7 @@ def sequential(h: Harness, definition: str, n: int, *, name: str,
     h.settle()
     with Capture(h) as cap:
         for i in range(n):
-            if i >= 5 and time.monotonic() > deadline:
+            if i >= MIN_SAMPLES and time.monotonic() > deadline:
                 break  # quick mode on a busy machine: fewer samples, said in the table
             start = time.perf_counter()
             job_id = h.submit(definition, name=name)
@@ -102,12 +104,12 @@ def dispatch(h: Harness, report: Report, n: int, deadline: float = float("inf"))
     report.data["dispatch"] = {"jobs": n, "client_observed": obs, "recorded": rec,
                                "stalled": stalled, "stall_seconds": STALL_SECONDS,
                                "scheduler_stream_invocation_mean_ms": round(pass_ms, 1)}
-    target_ok = rec.get("p50_ms") is not None and rec["p50_ms"] < 200
+    target_ok = rec.get("p50_ms") is not None and rec["p50_ms"] < DISPATCH_TARGET_MS
     report.add("Dispatch", "submit -> RUNNING, recorded p50 / p99",
                p50_p99(rec),
                note=f"startedAt - createdAt of {rec.get('n', 0)} jobs, one at a time, idle "
                     f"capacity; a stream-triggered scheduler invocation takes {pass_ms:.0f} ms",
-               target="p50 < 200 ms", ok=target_ok)
+               target=f"p50 < {DISPATCH_TARGET_MS} ms", ok=target_ok)
     report.add("Dispatch", "submit -> RUNNING, client-observed p50 / p99",
                p50_p99(obs),
                note="SubmitJob sent -> DescribeJobs (polled every ~2 ms) shows RUNNING or later")

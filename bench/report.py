@@ -99,7 +99,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if value == 0:
             return "0"
-        if abs(value) >= 100:
+        if abs(value) >= 100:  # noqa: PLR2004 - display: the digits a number is shown with, by its size
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:.2f}"
@@ -116,7 +116,7 @@ def format_value(f: Figure) -> str:
     if f.unit == "$":
         return f"${v:,.2f}"
     if isinstance(v, float):
-        text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+        text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"  # noqa: PLR2004 - display: the digits a number is shown with, by its size
     else:
         text = f"{v:,}"
     return f"{text} {f.unit}".strip()

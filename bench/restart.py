@@ -31,18 +31,19 @@ import sys
 import tempfile
 import threading
 import time
+from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
+from rich.console import Console
+from rich.table import Table
 
+from .cli import run_meta
 from .harness import TERMINAL, client
 from .localup import UpProcess
 from .stats import percentile
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "restart.json"
 CE, QUEUE, DEFINITION = "restart-ce", "restart-q", "restart-mark"
@@ -161,7 +162,7 @@ class Submitters:
                     time.sleep(0.05)
                     continue  # never sent: the same call again once the stack is back
                 except ClientError as e:
-                    if e.response["ResponseMetadata"].get("HTTPStatusCode", 500) < 500:
+                    if e.response["ResponseMetadata"].get("HTTPStatusCode", 500) < HTTPStatus.INTERNAL_SERVER_ERROR:
                         raise  # refused as invalid: the benchmark's own fault, retrying cannot help
                     # An answer, but an error (a 5xx of a stack in trouble): it says not
                     # accepted; ListJobs checks that too, under a new name.
@@ -265,7 +266,7 @@ def read_marks(path: Path) -> tuple[collections.Counter[tuple[str, int]], dict[s
     ends: dict[str, set[int]] = collections.defaultdict(set)
     for line in path.read_text().splitlines():
         parts = line.split()
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3 or not parts[2].isdigit():  # noqa: PLR2004 - a marks line is three words: kind, job, attempt
             continue  # a line torn by a crash would show here; none is expected
         kind, job, attempt = parts[0], parts[1], int(parts[2])
         if kind == "start":
@@ -324,9 +325,7 @@ def tally(accepted: dict[str, str], unknown: list[dict[str, Any]], listed: dict[
     }
 
 
-def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    from .cli import run_meta
-
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:  # noqa: PLR0915 - the benchmark's script, start to figures, in the order it runs
     meta: dict[str, Any] = {**run_meta(), "jobs": args.jobs, "kills_asked": args.kills, "seed": args.seed,
                             "up_seconds": [args.min_up, args.max_up], "threads": args.threads,
                             "job_seconds": args.job_seconds, "vcpus": args.vcpus}
@@ -415,8 +414,6 @@ def _clean(f: dict[str, Any]) -> bool:
 
 
 def render(r: dict[str, Any], console: Console) -> None:
-    from rich.table import Table
-
     m, f = r["meta"], r.get("figures", {})
     t = Table(title=f"kill -9 at random moments of a {m['jobs']:,}-job run (seed {m['seed']}, {m['started']}, "
                     f"{m['cpus']} CPUs, load {m['loadavg_start']} -> {m.get('loadavg_end')})", title_justify="left")
@@ -451,8 +448,6 @@ def render(r: dict[str, Any], console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rich.console import Console
-
     args = parse(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
     result = run(args, console)

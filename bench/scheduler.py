@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 QUEUES = 10
 CES_PER_QUEUE = 2
 CE_MAX_VCPUS = 256
+FARGATE_SHARE = 0.02  # of the candidates, the rest EC2
 
 
 def inputs(candidates: int, seed: int = 6) -> tuple[
@@ -38,7 +39,7 @@ def inputs(candidates: int, seed: int = 6) -> tuple[
         runnable[q.name].append(scheduling.Candidate(
             job_id=f"{n:08d}-0000-4000-8000-000000000000", queue=q.name,
             mvcpus=rng.choice((1000, 1000, 2000, 4000)),
-            platform="FARGATE" if rng.random() < 0.02 else "EC2",
+            platform="FARGATE" if rng.random() < FARGATE_SHARE else "EC2",
         ))
     return queues, runnable
 

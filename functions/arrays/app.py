@@ -10,7 +10,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict:  # noqa: ARG001 - Lambda's handler signature (event, context)
     arrays = services().arrays
     if event.get("phase") == "failed":
         services().jobs.fanout_failed(event["parentId"], event["action"], event.get("error") or {})

@@ -13,7 +13,7 @@ tracer = Tracer()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_source(data_class=EventBridgeEvent)
-def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
+def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:  # noqa: ARG001 - Lambda's handler signature (event, context)
     if event.detail_type == "ECS Task State Change":
         status = on_task_state_change(services().attempts, event.detail)
         return {"status": status}

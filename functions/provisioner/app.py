@@ -13,7 +13,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict:  # noqa: ARG001 - Lambda's handler signature (event, context)
     if event.get("detail-type") == ENVIRONMENT_CHANGE:
         # A deleted environment's instances go now; every other change is planned below.
         detail = event["detail"]

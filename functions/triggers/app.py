@@ -11,7 +11,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict:  # noqa: ARG001 - Lambda's handler signature (event, context)
     if event.get("source") == "aws.s3":
         return {"submissions": services().triggers.on_object_created(event)}
     if "schedule" in event and "scheduledTime" in event:

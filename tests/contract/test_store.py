@@ -726,7 +726,8 @@ os.kill(os.getpid(), 9)  # no close, no clean exit: as kill -9
 
 def test_what_was_committed_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    died = subprocess.run([sys.executable, "-c", _WRITE_THEN_DIE, str(path)], capture_output=True, timeout=60)
+    died = subprocess.run([sys.executable, "-c", _WRITE_THEN_DIE, str(path)], capture_output=True, timeout=60,
+                          check=False)
     assert died.returncode == -9, died.stderr.decode()
     store = SqliteStore(path)
     assert [i.pk for i in store.query_index("JOBS#q#SUBMITTED")[0]] == ["JOB#1"]

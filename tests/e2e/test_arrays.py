@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.exceptions
+import pytest
+
 from .support import ec2_resources, job_output, uniq, wait_done, wait_for, wait_status
 
 
@@ -140,9 +143,6 @@ def test_a_failed_dependency_fails_its_dependents_and_theirs(batch: Any) -> None
 
 
 def test_unknown_dependency_is_a_client_exception(batch: Any) -> None:
-    import botocore.exceptions
-    import pytest
-
     queue = _setup(batch)
     with pytest.raises(botocore.exceptions.ClientError) as info:
         batch.submit_job(

@@ -123,7 +123,8 @@ def test_listing_describe_and_cancel(batch: Any, local: dict[str, str], env: Env
     assert (job["status"], job["statusReason"], job["isCancelled"]) == ("FAILED", "not needed", True)
 
 
-def test_wait_counts_every_child_of_arrays(batch: Any, local: dict[str, str], env: Env) -> None:
+@pytest.mark.usefixtures("batch")
+def test_wait_counts_every_child_of_arrays(local: dict[str, str], env: Env) -> None:
     submit = ["submit", "--queue", env.queue, "--definition", env.jobdef, "--array-size", "3"]
     passing, failing = run_all(
         [*submit, "--name", "cli-array"],

@@ -4,11 +4,13 @@ end in client errors, never in 5xx."""
 from __future__ import annotations
 
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from batchplane import wiring
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -106,10 +108,6 @@ def test_a_slow_request_does_not_hold_up_the_others(
 ) -> None:
     """Requests are served side by side: while one DescribeJobs waits inside the service,
     DescribeJobQueues calls are answered (one lock per request held every other back)."""
-    import threading
-
-    from batchplane import wiring
-
     jobs = wiring.services().jobs
     real_describe = jobs.describe
     inside, release = threading.Event(), threading.Event()

@@ -71,8 +71,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.usefixtures("short_timeout")
 def test_a_malformed_request_gets_a_4xx_and_a_closed_connection(
-    endpoint: str, short_timeout: None, raw: bytes
+    endpoint: str, raw: bytes
 ) -> None:
     status, received = _exchange(endpoint, raw)
     assert 400 <= status < 500, received[:300]

@@ -191,7 +191,7 @@ def test_cancel_leaves_running_job_and_terminate_stops_it(batch: Any, env: Env) 
     running = wait_status(batch, job_id, "RUNNING")
 
     batch.cancel_job(jobId=job_id, reason="cancel should not touch a RUNNING job")
-    after = wait_for(batch, job_id, lambda j: True)
+    after = wait_for(batch, job_id, lambda _: True)
     assert after["status"] == "RUNNING", after
     assert after["isCancelled"] is False
     assert after.get("statusReason") == running.get("statusReason")

@@ -4,13 +4,15 @@ making the reaction it would have caused do nothing while the job ends."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from batchplane import clock, wiring
+from batchplane.local.router import _Mapping
 
-from .support import uniq, wait_done, wait_for, wait_status
+from .support import make_client, uniq, wait_done, wait_for, wait_status
 from .test_arrays import _jd, _setup
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ def test_a_dependent_whose_release_was_lost_runs_at_the_tick(
     dependencies = wiring.services().reactions.dependencies  # the scheduler's too
     lost = threading.Event()
 
-    def lose(job_id: str, status: str) -> bool:  # the lost record
+    def lose(_job_id: str, _status: str) -> bool:  # the lost record
         lost.set()
         return False
 
@@ -68,7 +70,7 @@ def test_an_array_whose_settling_was_lost_ends_at_the_tick(
     queue = _setup(batch)
     jd = _jd(batch, ["true"])
     arrays = wiring.services().arrays  # the stream's settling, and the fan-out's last step
-    monkeypatch.setattr(arrays, "settle", lambda parent_id: None)  # the lost records
+    monkeypatch.setattr(arrays, "settle", lambda _: None)  # the lost records
     parent = batch.submit_job(jobName=uniq("arr"), jobQueue=queue, jobDefinition=jd,
                               arrayProperties={"size": 3})["jobId"]
     done = wait_for(batch, parent, lambda j: j["arrayProperties"]["statusSummary"].get("SUCCEEDED") == 3,
@@ -84,12 +86,6 @@ def test_a_batch_that_keeps_failing_is_dropped_after_its_retries_and_noted(
 ) -> None:
     """As Lambda does with MaximumRetryAttempts: the mapping moves on, and its OnFailure
     queue gets where the dropped batch was (the tick then recovers the jobs, above)."""
-    import json
-
-    from batchplane.local.router import _Mapping
-
-    from .support import make_client
-
     assert stack.router is not None
     scheduler = stack.router.functions["SchedulerFunction"]
     props = scheduler.spec.events["TableStream"]["Properties"]

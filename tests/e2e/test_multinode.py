@@ -252,7 +252,8 @@ def test_node_overrides_on_a_container_job_are_refused(batch: Any, queue: str) -
     assert "containerOverrides" in refused.value.response["Error"]["Message"]
 
 
-def test_list_jobs_of_something_else_than_a_multinode_job_is_refused(batch: Any, queue: str) -> None:
+@pytest.mark.usefixtures("queue")
+def test_list_jobs_of_something_else_than_a_multinode_job_is_refused(batch: Any) -> None:
     with pytest.raises(ClientError) as refused:
         batch.list_jobs(multiNodeJobId="no-such-job")
     assert "not a multi-node parallel job" in refused.value.response["Error"]["Message"]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from batchplane import wiring
 from botocore.exceptions import ClientError
 
 from .support import (
@@ -84,7 +85,7 @@ def _client_exception(call: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def listed(batch: Any, env: Env) -> None:
+def listed(batch: Any, env: Env) -> None:  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
     """Two of everything the four listings list, so that each has a page after the first."""
     for _ in range(2):
         batch.create_scheduling_policy(name=uniq("probe-sp"), fairsharePolicy={"shareDecaySeconds": 0})
@@ -92,13 +93,15 @@ def listed(batch: Any, env: Env) -> None:
 
 @pytest.mark.parametrize("token", list(_CRAFTED.values()), ids=list(_CRAFTED))
 @pytest.mark.parametrize("operation", list(_LISTINGS))
+@pytest.mark.usefixtures("listed")
 def test_a_crafted_next_token_is_a_client_exception(
-    batch: Any, listed: None, operation: str, token: str
+    batch: Any, operation: str, token: str
 ) -> None:
     _client_exception(lambda: _LISTINGS[operation](batch, maxResults=1, nextToken=token))
 
 
-def test_a_next_token_of_another_listing_is_a_client_exception(batch: Any, listed: None) -> None:
+@pytest.mark.usefixtures("listed")
+def test_a_next_token_of_another_listing_is_a_client_exception(batch: Any) -> None:
     """A token names a place in one listing: handed to another it is refused, not read as a
     place there."""
     tokens = {}
@@ -120,8 +123,6 @@ def test_a_request_held_in_the_service_does_not_hold_up_the_others(
 ) -> None:
     """While one DescribeJobs waits inside the service (the store, a slow disk), other
     requests are answered: one process-wide lock per request served one at a time."""
-    from batchplane import wiring
-
     jobs = wiring.services().jobs
     real_describe = jobs.describe
     inside, release = threading.Event(), threading.Event()

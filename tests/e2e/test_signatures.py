@@ -115,7 +115,8 @@ def test_an_unsigned_request_is_refused(endpoint: str) -> None:
     assert resp.status == 403 and resp.error_type == "MissingAuthenticationTokenException", resp.body
 
 
-def test_the_stacks_jobs_are_given_a_key_it_knows(endpoint: str, batch: Any, env: Env) -> None:
+@pytest.mark.usefixtures("endpoint")
+def test_the_stacks_jobs_are_given_a_key_it_knows(batch: Any, env: Env) -> None:
     """A job calls the Batch API with the credentials the stack gives it."""
     script = ("import boto3; b = boto3.client('batch'); "
               f"print(len(b.describe_job_queues(jobQueues=['{env.queue}'])['jobQueues']))")

@@ -63,7 +63,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> str:
 
 
 @pytest.fixture
-def definition(aws_env: str, tmp_path: Path) -> Iterator[str]:
+def definition(aws_env: str, tmp_path: Path) -> Iterator[str]:  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
     """A job definition registered the luigi way: BatchClient.register_job_definition
     reads it from a JSON file."""
     name = uniq("luigi-echo")
@@ -83,7 +83,8 @@ def definition(aws_env: str, tmp_path: Path) -> Iterator[str]:
     yield name
 
 
-def test_luigi_batch_client_submits_waits_and_reads_the_logs(aws_env: str, env: Env, definition: str) -> None:
+@pytest.mark.usefixtures("aws_env")
+def test_luigi_batch_client_submits_waits_and_reads_the_logs(env: Env, definition: str) -> None:
     bc = BatchClient(poll_time=POLL)
     name = uniq("luigi-ok")
     job_id = bc.submit_job(definition, {"greeting": "hello from luigi"}, job_name=name, queue=env.queue)
@@ -102,7 +103,8 @@ def test_luigi_batch_client_submits_waits_and_reads_the_logs(aws_env: str, env: 
     ])
 
 
-def test_luigi_batch_client_raises_with_the_failed_jobs_log(aws_env: str, env: Env, definition: str) -> None:
+@pytest.mark.usefixtures("aws_env")
+def test_luigi_batch_client_raises_with_the_failed_jobs_log(env: Env, definition: str) -> None:
     bc = BatchClient(poll_time=POLL)
     job_id = bc.submit_job(definition, {"greeting": "doomed", "code": "7"}, queue=env.queue)
 

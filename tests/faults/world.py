@@ -51,7 +51,11 @@ from batchplane.store import dynamodb as dynamodb_module
 from batchplane.store.dynamodb import Item
 from moto import mock_aws
 from moto.core.config import default_user_config
+from moto.dynamodb.models import dynamodb_backends
+from moto.ecs.models import ecs_backends
 from moto.moto_api import state_manager
+from moto.moto_api._internal import mock_random
+from moto.stepfunctions.models import stepfunctions_backends
 
 from .injector import Injector
 
@@ -81,7 +85,7 @@ _loaded: tuple[Template, dict[str, Function]] | None = None
 def _functions() -> tuple[Template, dict[str, Function]]:
     """template.yaml and its functions, loaded once per process (each run rebuilds the
     services they use: wiring.reset)."""
-    global _loaded
+    global _loaded  # noqa: PLW0603 - loaded once a process, as the docstring says
     if _loaded is None:
         template = Template.load(ROOT / "template.yaml")
         _loaded = template, {lid: Function(spec) for lid, spec in template.functions().items()}
@@ -205,8 +209,6 @@ class World:
         moto_fixes.install()
         self._mock = mock_aws()
         self._mock.start()
-        from moto.moto_api._internal import mock_random
-
         mock_random.seed(self.seed)
         # moto moves a task one status on at each DescribeTasks: here the agent does.
         state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
@@ -357,8 +359,6 @@ class World:
     def _open_stream(self) -> None:
         """The table's stream, read from moto's shard (what GetRecords returns, without
         serializing every poll: the world looks at it before every step)."""
-        from moto.dynamodb.models import dynamodb_backends
-
         self.stream_arn = self.ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
         self._table = dynamodb_backends[ACCOUNT][REGION].get_table(TABLE)
         self.position = 0
@@ -441,8 +441,6 @@ class World:
     # -- the ECS agent ----------------------------------------------------------------------
 
     def _backend(self) -> Any:
-        from moto.ecs.models import ecs_backends
-
         return ecs_backends[ACCOUNT][REGION]
 
     def scan_tasks(self) -> None:
@@ -549,8 +547,6 @@ class World:
     # -- Step Functions ---------------------------------------------------------------------
 
     def scan_executions(self) -> None:
-        from moto.stepfunctions.models import stepfunctions_backends
-
         machine = stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.state_machine)
         for e in machine.executions:
             if e.name in self.executions:
@@ -611,8 +607,6 @@ class World:
 
     def _end(self, ex: Execution, status: str) -> None:
         """The execution is over: Step Functions says so to DescribeExecution."""
-        from moto.stepfunctions.models import stepfunctions_backends
-
         ex.phase = "done"
         machine = stepfunctions_backends[ACCOUNT][REGION].describe_state_machine(self.state_machine)
         (execution,) = [e for e in machine.executions if e.name == ex.name]

@@ -133,7 +133,7 @@ class Generator:
 
     # -- values ---------------------------------------------------------------------
 
-    def value(self, shape: Any, mode: str, depth: int = 0) -> Any:
+    def value(self, shape: Any, mode: str, depth: int = 0) -> Any:  # noqa: PLR0911 - one return a kind of shape
         kind = shape.type_name
         rng = self.rng
         if mode == "types" and rng.random() < 0.25:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from batchplane.local.emulator import Emulator
 from botocore.config import Config
+from moto.dynamodb.responses import DynamoHandler
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,9 +66,7 @@ def test_chunked_bodies_and_head_responses_keep_their_lengths(emulator: str) -> 
 def test_a_request_moto_fails_on_is_a_500_and_the_server_keeps_serving(
     emulator: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.dynamodb.responses import DynamoHandler
-
-    def crash(self: Any) -> str:
+    def crash(_self: Any) -> str:
         raise RuntimeError("moto bug")
 
     monkeypatch.setattr(DynamoHandler, "list_tables", crash)

@@ -23,7 +23,7 @@ GROUP = "batchplane-jobs"
 
 
 @pytest.fixture
-def state_changes(moto_env: dict[str, Any]) -> Any:
+def state_changes(moto_env: dict[str, Any]) -> Any:  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
     """An SQS queue subscribed to batchplane's state change events by a rule."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="state-changes")["QueueUrl"]
@@ -69,8 +69,9 @@ def test_a_status_change_record_is_published_with_the_new_image(
     ("stream-ce-modify.json", "ce-updated.json"),
     ("stream-ce-remove.json", "ce-deleted.json"),
 ])
+@pytest.mark.usefixtures("moto_env")
 def test_compute_environment_writes_become_the_events_the_provisioner_takes(
-    functions: dict[str, Function], moto_env: dict[str, Any], record: str, change: str
+    functions: dict[str, Function], record: str, change: str
 ) -> None:
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="environment-changes")["QueueUrl"]
@@ -106,7 +107,7 @@ def test_a_failed_put_is_retried_from_that_record_on(
     real = aws.client("events")
 
     class Throttled:
-        def put_events(self, **kwargs: Any) -> dict[str, Any]:
+        def put_events(self, **_: Any) -> dict[str, Any]:
             return {
                 "FailedEntryCount": 1,
                 "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}],
@@ -148,8 +149,9 @@ def _jobs(status: str = "RUNNABLE") -> list[dict[str, Any]]:
     return services().jobs.list({"jobQueue": "default", "jobStatus": status})["jobSummaryList"]
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_an_s3_event_submits_one_job_even_when_delivered_twice(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     status, body = _trigger(functions["ApiFunction"])
     assert status == 200, body
@@ -177,8 +179,9 @@ def test_an_s3_event_submits_one_job_even_when_delivered_twice(
     assert len(_jobs()) == 2
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_keys_outside_the_prefix_and_disabled_triggers_submit_nothing(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     _trigger(functions["ApiFunction"])
     other = load_event("triggers/s3-object-created.json")
@@ -200,8 +203,9 @@ def test_keys_outside_the_prefix_and_disabled_triggers_submit_nothing(
     assert _jobs() == []
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_trigger_mistakes_are_client_exceptions(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     api = functions["ApiFunction"]
     status, body = _trigger(api, jobQueue="nope")
@@ -225,7 +229,7 @@ def test_trigger_mistakes_are_client_exceptions(
 
 
 @pytest.fixture
-def scheduler(moto_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+def scheduler(moto_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
     account = "us-east-1:123456789012"
     for key, value in {
         "BATCHPLANE_SCHEDULE_GROUP": GROUP,
@@ -244,9 +248,9 @@ def _firing(scheduled_time: str = "2024-11-22T04:42:00Z") -> dict[str, Any]:
     return event
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_schedule_becomes_an_eventbridge_schedule_and_each_firing_one_job(
     functions: dict[str, Function],
-    ec2_environment: dict[str, Any],
     scheduler: Any,
 ) -> None:
     api, fn = functions["ApiFunction"], functions["TriggersFunction"]
@@ -300,9 +304,9 @@ def test_a_schedule_becomes_an_eventbridge_schedule_and_each_firing_one_job(
     assert schedule["lastJobId"] == allowed["jobId"]
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_disable_and_delete_reach_eventbridge_scheduler(
     functions: dict[str, Function],
-    ec2_environment: dict[str, Any],
     scheduler: Any,
 ) -> None:
     api, fn = functions["ApiFunction"], functions["TriggersFunction"]
@@ -330,8 +334,9 @@ def test_disable_and_delete_reach_eventbridge_scheduler(
     assert _jobs() == []
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_schedule_mistakes_are_client_exceptions(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], scheduler: Any
+    functions: dict[str, Function], scheduler: Any
 ) -> None:
     api = functions["ApiFunction"]
     base = {

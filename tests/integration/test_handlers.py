@@ -67,8 +67,9 @@ def test_bad_json_event_is_a_client_exception(functions: dict[str, Function]) ->
     assert "not valid JSON" in body["message"]
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_submit_event_replayed_with_same_invocation_id_gives_one_job(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     event = load_event("api/submitjob.json")
     first = functions["ApiFunction"].invoke(event)
@@ -145,7 +146,8 @@ def test_capacity_freed_on_the_environment_ends_the_wait_for_room(
     assert _job(second["jobId"])["status"] == "STARTING"
 
 
-def test_describe_and_list_tags_events(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+@pytest.mark.usefixtures("ec2_environment")
+def test_describe_and_list_tags_events(functions: dict[str, Function]) -> None:
     out = functions["ApiFunction"].invoke(load_event("api/describejobs.json"))
     assert out["statusCode"] == 200
     assert json.loads(out["body"]) == {"jobs": []}  # unknown ids are skipped, as in AWS
@@ -178,7 +180,8 @@ def test_stream_insert_promotes_and_runs_the_job_on_ecs(
     assert len(moto_env["ecs"].list_tasks(cluster=ec2_environment["cluster"])["taskArns"]) == 1
 
 
-def test_task_events_end_the_attempt_once(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> None:
+@pytest.mark.usefixtures("ec2_environment")
+def test_task_events_end_the_attempt_once(functions: dict[str, Function]) -> None:
     _seed_sample_job()
     functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
     task_arn = _job()["container"]["taskArn"]
@@ -201,8 +204,9 @@ def test_task_events_end_the_attempt_once(functions: dict[str, Function], ec2_en
     assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
 
 
+@pytest.mark.usefixtures("ec2_environment", "moto_env")
 def test_a_stopped_event_before_the_running_one_still_records_running(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     _seed_sample_job()
     functions["SchedulerFunction"].invoke(load_event("scheduler/stream-insert.json"))
@@ -228,8 +232,9 @@ def test_a_stopped_event_before_the_running_one_still_records_running(
     assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_failed_task_with_attempts_left_goes_back_to_runnable(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     _seed_sample_job()
     item = services().jobs.get(JOB_ID)
@@ -249,16 +254,18 @@ def test_failed_task_with_attempts_left_goes_back_to_runnable(
     assert job["status"] == "STARTING"
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_tick_sweeps_a_job_whose_stream_record_was_lost(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     _seed_sample_job()
     functions["SchedulerFunction"].invoke(load_event("scheduler/tick.json"))
     assert _job()["status"] == "STARTING"
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_spot_warning_for_an_unknown_instance_stops_nothing(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     out = functions["EventsFunction"].invoke(load_event("events/spot-interruption.json"))
     assert out == {"status": "INTERRUPTED", "stopped": 0}
@@ -290,7 +297,8 @@ def test_spot_warning_stops_the_attempts_on_that_instance_and_retries_them(
     assert job["status"] in ("RUNNABLE", "STARTING")  # retried: attempts left
 
 
-def test_unknown_job_in_task_event_is_ignored(functions: dict[str, Function], moto_env: dict[str, Any]) -> None:
+@pytest.mark.usefixtures("moto_env")
+def test_unknown_job_in_task_event_is_ignored(functions: dict[str, Function]) -> None:
     out = functions["EventsFunction"].invoke(load_event("events/ecs-task-stopped.json"))
     assert out == {"status": None}
     assert boto3.client("dynamodb").scan(TableName="batchplane-test")["Count"] == 0
@@ -327,8 +335,9 @@ def _children(api: Function, parent_id: str) -> list[str]:
     return [j["status"] for j in out["jobSummaryList"]]
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_retried_chunk_counts_and_creates_each_child_once(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     api = functions["ApiFunction"]
     parent, chunk = _array(api, 20)
@@ -338,8 +347,9 @@ def test_a_retried_chunk_counts_and_creates_each_child_once(
     assert _children(api, parent) == ["RUNNABLE"] * 20
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_chunk_stopped_midway_finishes_on_its_retry_with_exact_counts(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+    functions: dict[str, Function], monkeypatch: Any
 ) -> None:
     """The chunk's counts are written before its children: a child created by the first
     try and cancelled before the retry moves from RUNNABLE, never below zero."""
@@ -371,8 +381,9 @@ def test_a_chunk_stopped_midway_finishes_on_its_retry_with_exact_counts(
     assert _children(api, parent) == ["FAILED"] + ["RUNNABLE"] * 19
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_sequential_chunk_counts_its_first_child_runnable_and_the_rest_pending(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     api = functions["ApiFunction"]
     parent, chunk = _array(api, 20, dependsOn=[{"type": "SEQUENTIAL"}])
@@ -381,8 +392,9 @@ def test_a_sequential_chunk_counts_its_first_child_runnable_and_the_rest_pending
     assert _children(api, parent) == ["RUNNABLE"] + ["PENDING"] * 19
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_the_fanout_done_event_settles_an_array_whose_children_all_ended(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     api = functions["ApiFunction"]
     parent, chunk = _array(api, 20)
@@ -400,8 +412,9 @@ def test_the_fanout_done_event_settles_an_array_whose_children_all_ended(
     assert _job(parent)["statusReason"] == "Array Child Job failed"
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_an_expired_array_parent_takes_its_counter_and_chunk_items_with_it(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     """DynamoDB's TTL deletes the parent item; its stream record (the sample REMOVE)
     deletes the ARRAY# items, which no TTL of their own could time safely. The children
@@ -430,8 +443,9 @@ def test_an_expired_array_parent_takes_its_counter_and_chunk_items_with_it(
     assert services().jobs.get(f"{parent_id}:19") is not None
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_released_dependency_edge_expires_with_the_jobs(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     api = functions["ApiFunction"]
     _, first = api_call(api, "submitjob", {"jobName": "a", "jobQueue": "default", "jobDefinition": "hello"})
@@ -449,8 +463,9 @@ def test_a_released_dependency_edge_expires_with_the_jobs(
     assert int(edge["expiresAt"]["N"]) > clock.now_ms() // 1000 + 86400
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_parent_cancelled_while_its_chunk_runs_leaves_no_child_of_that_chunk_runnable(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+    functions: dict[str, Function], monkeypatch: Any
 ) -> None:
     """The cancel cascade may pass a chunk's indexes before the children exist; the
     chunk, reading its parent after creating them, cancels them itself."""
@@ -494,8 +509,9 @@ def _refusing(real: Any, times: int, reasons: list[str]) -> Any:
     return transact_write_items
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_chunk_meeting_a_concurrent_transaction_still_counts_its_children(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+    functions: dict[str, Function], monkeypatch: Any
 ) -> None:
     """On AWS, the fan-out's parallel chunks write the same counter items: DynamoDB
     refuses one transaction while another holds an item. That is not the chunk's marker
@@ -503,15 +519,16 @@ def test_a_chunk_meeting_a_concurrent_transaction_still_counts_its_children(
     api = functions["ApiFunction"]
     parent, chunk = _array(api, 20)
     client = services().store.client
-    monkeypatch.setattr("batchplane.store.dynamodb.time.sleep", lambda s: None)
+    monkeypatch.setattr("batchplane.store.dynamodb.time.sleep", lambda _: None)
     monkeypatch.setattr(client, "transact_write_items",
                         _refusing(client.transact_write_items, 2, ["None", "TransactionConflict"]))
     assert functions["ArraysFunction"].invoke(chunk) == {"changed": 20}
     assert _summary(api, parent) == {"RUNNABLE": 20}
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_transaction_refused_for_a_reason_other_than_its_conditions_is_no_conflict(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+    functions: dict[str, Function], monkeypatch: Any
 ) -> None:
     """Throttled, or still busy after every retry: the chunk fails (its state machine
     retries it) instead of taking the refusal for an earlier try's marker."""
@@ -572,8 +589,9 @@ def test_the_tick_ends_an_attempt_whose_stop_event_was_lost(
     assert len(_job()["attempts"]) == 1
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_the_tick_ends_an_attempt_whose_task_ecs_no_longer_knows(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     _started_on_ecs(functions, running=True)
     item = services().jobs.get(JOB_ID)
@@ -589,8 +607,9 @@ def test_the_tick_ends_an_attempt_whose_task_ecs_no_longer_knows(
     assert services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0) == 0
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_the_tick_moves_on_an_attempt_whose_running_event_was_lost(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: Any
+    functions: dict[str, Function], monkeypatch: Any
 ) -> None:
     task_arn = _started_on_ecs(functions, running=False)
     launcher = services().scheduler.launcher
@@ -610,8 +629,9 @@ def test_the_tick_moves_on_an_attempt_whose_running_event_was_lost(
     assert job["container"]["taskArn"] == task_arn
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_fanout_whose_retries_ran_out_ends_its_parent_with_the_reason(
-    functions: dict[str, Function], ec2_environment: dict[str, Any]
+    functions: dict[str, Function]
 ) -> None:
     """The state machine's Catch step (events/arrays/fanout-failed.json): the parent is
     not left PENDING for good."""

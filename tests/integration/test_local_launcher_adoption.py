@@ -226,7 +226,7 @@ def test_an_adopted_attempt_times_out_from_when_it_started(logs: Any, first: Fir
 
 
 def test_an_attempt_killed_with_its_launcher_is_reported_as_terminated(
-    logs: Any, tmp_path: Path, first: First,
+    logs: Any, first: First,
 ) -> None:
     arn = first.launch(["sh", "-c", "echo before; sleep 300"])
     first.wait_shipped_saved(len("before\n"))
@@ -248,7 +248,7 @@ def test_an_attempt_killed_with_its_launcher_is_reported_as_terminated(
 
 
 def test_a_process_that_got_the_attempts_id_later_is_not_adopted(
-    logs: Any, tmp_path: Path, first: First,
+    logs: Any, first: First,
 ) -> None:
     arn = first.launch(["sh", "-c", "sleep 300"])
     first.kill()

@@ -44,8 +44,9 @@ def test_register_refuses_a_role_not_listed(functions: dict[str, Any], key: str)
     assert status == 200, body
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_submit_refuses_a_definition_whose_role_is_no_longer_listed(
-    functions: dict[str, Any], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = functions["ApiFunction"]
     status, body = api_call(api, "registerjobdefinition", _definition("old", jobRoleArn=ALLOWED))

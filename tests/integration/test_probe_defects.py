@@ -113,7 +113,7 @@ _LISTINGS = ("describejobqueues", "describecomputeenvironments", "describejobdef
 
 
 @pytest.fixture
-def listed(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> Function:
+def listed(functions: dict[str, Function], ec2_environment: dict[str, Any]) -> Function:  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
     """Two of everything the four listings list."""
     api = functions["ApiFunction"]
     assert api_call(api, "createjobqueue", {

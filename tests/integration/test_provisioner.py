@@ -51,7 +51,7 @@ def controller() -> AutoScalingCapacity:
 
 @pytest.fixture
 def capacity(
-    moto_env: dict[str, Any], controller: AutoScalingCapacity
+    moto_env: dict[str, Any], controller: AutoScalingCapacity  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
 ) -> Iterator[AutoScalingCapacity]:
     """What the provisioner function gets from wiring for BATCHPLANE_LAUNCHER=ecs."""
     wiring.register_capacity("ecs", controller)
@@ -62,7 +62,7 @@ def capacity(
 
 @pytest.fixture
 def env(
-    moto_env: dict[str, Any], functions: dict[str, Function], capacity: AutoScalingCapacity
+    moto_env: dict[str, Any], functions: dict[str, Function], capacity: AutoScalingCapacity  # noqa: ARG001 - requested for its side effect (usefixtures does not apply to fixtures)
 ) -> dict[str, Any]:
     """A SPOT environment (queue "spotq") and an EC2 environment (queue "ec2q"), both
     created through the API function, and the job definition "work" (2 vCPUs, 2 GiB)."""
@@ -476,9 +476,8 @@ def test_tick_skips_fargate_and_sweeps_capacity_whose_remove_record_was_lost(
     assert _group(env, "spot") is not None  # the live environment keeps its group
 
 
-def test_without_a_capacity_controller_the_provisioner_does_nothing(
-    moto_env: dict[str, Any],
-) -> None:
+@pytest.mark.usefixtures("moto_env")
+def test_without_a_capacity_controller_the_provisioner_does_nothing() -> None:
     assert wiring._capacity("local") is None  # local mode: no Auto Scaling
     idle = Provisioning(services().repos, services().resources, None)
     assert idle.provision() == {} and idle.sweep() == []

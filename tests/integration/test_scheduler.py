@@ -156,8 +156,9 @@ def _usage() -> int:
     return services().store.counters("CE#ec2", "USAGE").get("mvcpus", 0)
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_pass_moves_the_jobs_it_places_on_one_environment_in_one_transaction(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
     transactions = _transactions(monkeypatch)
@@ -171,8 +172,9 @@ def test_a_pass_moves_the_jobs_it_places_on_one_environment_in_one_transaction(
     assert _usage() == 4000
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_job_that_changed_meanwhile_leaves_the_rest_of_its_group_to_start(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
 
@@ -189,8 +191,9 @@ def test_a_job_that_changed_meanwhile_leaves_the_rest_of_its_group_to_start(
     assert _usage() == 3000
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_group_larger_than_the_room_left_starts_what_fits(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
     store = services().store
@@ -208,7 +211,7 @@ class Crash(BaseException):
 def _pass_dies_before_run_task(monkeypatch: pytest.MonkeyPatch) -> None:
     """A scheduling pass commits its dispatch, then dies before any RunTask."""
 
-    def crash(request: Any) -> str:
+    def crash(_request: Any) -> str:
         raise Crash
 
     monkeypatch.setattr(services().scheduler.launcher, "launch", crash)
@@ -235,8 +238,9 @@ def test_an_attempt_whose_launch_was_lost_is_launched_by_a_later_tick(
     assert len(arns) == 2 and _usage() == 2000
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_launch_that_finds_no_room_leaves_the_rest_of_its_group_started(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     jobs = _runnable(functions, 4)
     launcher = services().scheduler.launcher
@@ -314,13 +318,14 @@ def test_a_launch_without_an_answer_is_tried_again_by_the_tick_without_spending_
     assert _usage() == 1000
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_launches_that_never_answer_end_the_attempt_after_the_last_try(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(scheduling, "LAUNCH_RETRY_PAUSES", (0, 0))
     (job,) = _runnable(functions, 1)
 
-    def launch(request: Any) -> str:
+    def launch(_request: Any) -> str:
         raise ConnectionError("Could not connect to the endpoint URL")
 
     monkeypatch.setattr(services().scheduler.launcher, "launch", launch)
@@ -337,8 +342,9 @@ def test_launches_that_never_answer_end_the_attempt_after_the_last_try(
     assert _usage() == 0
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_refused_launch_ends_the_attempt_at_once(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (job,) = _runnable(functions, 1)
     calls = []
@@ -380,8 +386,9 @@ def test_a_lost_launch_past_its_timeout_is_launched_and_stopped(
     assert task["desiredStatus"] == "STOPPED"
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_groups_launches_are_metered_to_the_pass_that_made_them(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function],
 ) -> None:
     jobs = _runnable(functions, 4)
     metering.reset()
@@ -450,8 +457,9 @@ def _launch_order(monkeypatch: pytest.MonkeyPatch, first: Callable[[], object] |
     return order
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_job_another_queue_gets_during_a_pass_waits_one_round_not_the_whole_pass(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    functions: dict[str, Function], moto_env: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 17 item 5: behind a large array, a job of another queue waited until the
@@ -468,8 +476,9 @@ def test_a_job_another_queue_gets_during_a_pass_waits_one_round_not_the_whole_pa
     assert {_job(j)["status"] for j in [*jobs, *other]} == {"STARTING"}
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_pass_goes_on_past_the_window_of_jobs_it_lists(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A queue with more RUNNABLE jobs than one listing holds: the rest used to wait for
     the next record that wakes the scheduler, or for the tick a minute later."""
@@ -479,8 +488,9 @@ def test_a_pass_goes_on_past_the_window_of_jobs_it_lists(
     assert {_job(j)["status"] for j in jobs} == {"STARTING"}
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_queues_sharing_an_environment_take_turns_within_a_round(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    functions: dict[str, Function], moto_env: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _second_environment(functions, moto_env, "zz-queue")
@@ -492,8 +502,9 @@ def test_queues_sharing_an_environment_take_turns_within_a_round(
     assert set(order[:2]) == {jobs[0], other} and set(order[2:]) == set(jobs[1:])
 
 
+@pytest.mark.usefixtures("ec2_environment")
 def test_a_policy_named_by_its_name_cannot_be_deleted_while_a_queue_uses_it(
-    functions: dict[str, Function], ec2_environment: dict[str, Any],
+    functions: dict[str, Function],
 ) -> None:
     """Found by the fuzzer: the queue kept the policy's name, DeleteSchedulingPolicy looked
     for its ARN, deleted it, and every later scheduling round failed on the queue."""
@@ -509,8 +520,9 @@ def test_a_policy_named_by_its_name_cannot_be_deleted_while_a_queue_uses_it(
     assert status == 400 and "used by job queue(s) fair" in answer["message"], answer
 
 
+@pytest.mark.usefixtures("ec2_environment", "moto_env")
 def test_a_queue_whose_policy_is_gone_or_a_job_that_cannot_be_read_stops_no_other_queue(
-    functions: dict[str, Function], ec2_environment: dict[str, Any], moto_env: dict[str, Any],
+    functions: dict[str, Function],
 ) -> None:
     """Older code could leave both behind (a policy deleted while in use, a VCPU of 400
     nines): each failed the whole round, so no job of any queue was dispatched."""

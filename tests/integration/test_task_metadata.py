@@ -48,7 +48,7 @@ def test_what_it_does_not_have_is_404_with_a_reason(endpoint: MetadataEndpoint, 
 def test_started_again_it_serves_on_the_same_port(tmp_path: Path, endpoint: MetadataEndpoint) -> None:
     first = endpoint.base_url()
     endpoint.close()
-    again = MetadataEndpoint(lambda task_id: TASK, tmp_path)
+    again = MetadataEndpoint(lambda _: TASK, tmp_path)
     try:
         assert again.base_url() == first
     finally:

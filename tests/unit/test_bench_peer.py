@@ -14,7 +14,7 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 try:
-    from bench import peer
+    from bench import cli, peer
 finally:
     sys.path.remove(str(ROOT))
 
@@ -33,8 +33,6 @@ def test_options_default_to_bench_sh_counts_and_can_be_overridden() -> None:
 
 
 def test_the_bench_command_hands_peer_runs_to_the_peer_module(monkeypatch) -> None:
-    from bench import cli
-
     seen = []
     monkeypatch.setattr(peer, "main", lambda argv: seen.append(argv) or 0)
     assert cli.main(["--peer", "slurm", "--quick"]) == 0
@@ -91,7 +89,7 @@ def test_rows_from_raw_results_of_both_sides() -> None:
 
 
 def test_slurm_absent_is_said_with_the_way_to_start_it() -> None:
-    assert peer.slurm_problem(which=lambda tool: None) == "sinfo, sbatch, squeue, scontrol not found"
+    assert peer.slurm_problem(which=lambda _: None) == "sinfo, sbatch, squeue, scontrol not found"
     assert "../shared/peers/slurm/setup.sh" in peer.NOT_RUNNING
 
 

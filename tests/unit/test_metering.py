@@ -115,7 +115,8 @@ def test_failed_conditional_writes_are_counted(dynamodb: Any) -> None:
     assert put.write_units >= 2
 
 
-def test_off_by_default_and_then_untouched(dynamodb: Any) -> None:
+@pytest.mark.usefixtures("dynamodb")
+def test_off_by_default_and_then_untouched() -> None:
     metering.disable()
     aws.reset()
     plain = aws.client("dynamodb")

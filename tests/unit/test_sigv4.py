@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from batchplane.sigv4 import Refusal, verify
@@ -19,7 +20,7 @@ KEYS = {"AKIDLOCAL": "secret/with+chars", "OTHER": "another-secret"}
 HOST = "127.0.0.1:4566"
 
 
-def _signed(method: str = "POST", target: str = "/v1/submitjob", body: bytes = b'{"jobName": "a"}',
+def _signed(*, method: str = "POST", target: str = "/v1/submitjob", body: bytes = b'{"jobName": "a"}',  # noqa: PLR0913 - keyword-only, each a part of the request to sign, with a default
             key: str = "AKIDLOCAL", secret: str | None = None, region: str = "us-east-1",
             service: str = "batch", headers: dict[str, str] | None = None, token: str | None = None) -> dict[str, Any]:
     request = AWSRequest(method=method, url=f"http://{HOST}{target}", data=body,
@@ -51,8 +52,6 @@ def test_what_botocore_signs_verifies_as_its_access_key() -> None:
        query=st.dictionaries(st.text(min_size=1, max_size=6), st.text(max_size=8), max_size=3),
        body=st.binary(max_size=200))
 def test_any_path_query_and_body_the_sdk_sends_verifies(path: list[str], query: dict[str, str], body: bytes) -> None:
-    from urllib.parse import quote, urlencode
-
     target = "/v1/" + "/".join(quote(p, safe="") for p in path)
     if query:
         target += "?" + urlencode(query, quote_via=quote)

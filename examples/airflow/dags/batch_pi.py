@@ -19,6 +19,7 @@ from airflow.sdk import DAG, task
 QUEUE = os.environ.get("PI_BATCH_QUEUE", "airflow")
 BUCKET = os.environ.get("PI_BUCKET", "airflow-local")
 SHARDS = int(os.environ.get("PI_SHARDS", "4"))
+TOLERANCE = 0.05  # how far from pi the estimate may be
 
 # BatchClientHook waits a random 1 to 10 s before each of its first polls (it is tuned for
 # jobs of minutes); its docstring's way to shorten that for quick jobs.
@@ -62,7 +63,7 @@ with DAG(
         print(f"pi ~= {result['pi']:.5f} from {result['darts']:,} darts in {result['partials']} partial results")
         if job["status"] != "SUCCEEDED" or result["job"] != job_id or result["partials"] != SHARDS:
             raise ValueError(f"unexpected result {result} of job {job}")
-        if abs(result["pi"] - 3.14159) > 0.05:
+        if abs(result["pi"] - 3.14159) > TOLERANCE:
             raise ValueError(f"pi estimate {result['pi']} is off")
         return result["pi"]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .config import settings
 
+ARN_PARTS = 6  # arn:partition:service:region:account:resource
+
 
 def arn(resource_type: str, name: str) -> str:
     s = settings()
@@ -38,8 +40,8 @@ def name_from(ref: str, resource_type: str) -> str:
     exist" message instead of finding the local namesake.
     """
     if ref.startswith("arn:"):
-        parts = ref.split(":", 5)
-        if len(parts) == 6 and parts[5].startswith(resource_type + "/"):
+        parts = ref.split(":", ARN_PARTS - 1)
+        if len(parts) == ARN_PARTS and parts[5].startswith(resource_type + "/"):
             name = parts[5][len(resource_type) + 1 :]
             if ref == arn(resource_type, name):
                 return name
@@ -48,8 +50,8 @@ def name_from(ref: str, resource_type: str) -> str:
 
 def parse(resource_arn: str) -> tuple[str, str]:
     """(resource type, resource id) of a batch ARN; ValueError if it is not one."""
-    parts = resource_arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "batch" or "/" not in parts[5]:
+    parts = resource_arn.split(":", ARN_PARTS - 1)
+    if len(parts) != ARN_PARTS or parts[0] != "arn" or parts[2] != "batch" or "/" not in parts[5]:
         raise ValueError(resource_arn)
     resource_type, _, resource_id = parts[5].partition("/")
     return resource_type, resource_id

@@ -39,7 +39,7 @@ def client(service: str) -> Any:
 def use_transport(attach: Callable[[Any], Any] | None) -> None:
     """Have every client created from now on handed to ``attach`` (local mode serves the
     control plane's requests in-process with it); None: plain HTTP again."""
-    global _transport
+    global _transport  # noqa: PLW0603 - the process's one transport hook, shared by every client
     with _lock:
         _transport = attach
         _clients.clear()

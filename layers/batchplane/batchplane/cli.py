@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import contextlib
 import errno
 import os
@@ -11,8 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
+import botocore.exceptions
+
 from . import cli_jobs
 from .cli_extensions import add_parsers
+from .client import BatchplaneClient, BatchplaneError
+from .config import settings
+from .local.demo import run as run_demo
 
 
 def default_data_dir() -> Path:
@@ -22,8 +28,7 @@ def default_data_dir() -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from .config import settings
-    from .local.stack import LocalStack
+    from .local.stack import LocalStack  # noqa: PLC0415 - local mode needs moto (the local extra); the job commands run without it
 
     data_dir = None if args.memory or args.store == "dynamodb" else (args.data_dir or default_data_dir())
     try:
@@ -62,8 +67,6 @@ def _up(args: argparse.Namespace) -> int:
 def read_credentials(path: Path) -> dict[str, str]:
     """The access keys of an AWS shared credentials file (each profile's
     aws_access_key_id and aws_secret_access_key), as the keys a stack accepts."""
-    import configparser
-
     parser = configparser.ConfigParser()
     if not parser.read(path):
         raise OSError("cannot read the file")
@@ -78,10 +81,7 @@ def read_credentials(path: Path) -> dict[str, str]:
 def _interrupt(args: argparse.Namespace) -> int:
     """Ask a running local stack to reclaim the Spot instance under a job (signed with
     the caller's AWS credentials, as a Batch call)."""
-    import botocore.exceptions
-
-    from .client import BatchplaneClient, BatchplaneError
-    from .local.stack import DEFAULT_ACCESS_KEY
+    from .local.stack import DEFAULT_ACCESS_KEY  # noqa: PLC0415 - local mode needs moto (the local extra); the job commands run without it
 
     endpoint = args.endpoint or (f"http://127.0.0.1:{args.port}" if args.port else None)
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL") or "http://127.0.0.1:4566"
@@ -103,9 +103,7 @@ def _interrupt(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .local.demo import run
-
-    return run(endpoint=args.endpoint, jobs=args.jobs, samples=args.samples)
+    return run_demo(endpoint=args.endpoint, jobs=args.jobs, samples=args.samples)
 
 
 def main(argv: list[str] | None = None) -> int:

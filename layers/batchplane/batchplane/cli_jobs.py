@@ -22,11 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import costing
+from .dashboard.server import add_parser as add_dashboard
 from .domain.cost import JobCost, PriceTableError, format_usd
 from .endpoint import (
     ACTIVE,
     ENDED,
     LOG_GROUP,
+    SNAPSHOT_MAX,
     Clients,
     CliError,
     array_size,
@@ -49,6 +51,7 @@ POLL_SECONDS = (0.1, 1.0)  # the first pause between two polls and the longest
 # CloudWatch Logs takes lines in asynchronously: the last ones can land just after the
 # job has ended, so a reader keeps reading until this long after the end brings nothing.
 LOG_SETTLE_SECONDS = 0.5
+MAX_EXIT_STATUS = 255  # a process's exit status is one byte
 
 # Into a pipe or a file, a table keeps its natural width (rich would fit it into 80 columns).
 out = Console(width=None if sys.stdout.isatty() else 10_000)
@@ -64,7 +67,7 @@ def exit_code(job: dict[str, Any]) -> int:
     if job["status"] == "SUCCEEDED":
         return 0
     code = (job.get("container") or {}).get("exitCode")
-    return code if isinstance(code, int) and 0 < code < 256 else 1
+    return code if isinstance(code, int) and 0 < code <= MAX_EXIT_STATUS else 1
 
 
 def pauses() -> Iterator[float]:
@@ -77,7 +80,7 @@ def pauses() -> Iterator[float]:
 
 
 def follow(aws: Clients, job_id: str, on_lines: Callable[[str, list[str]], None],
-           on_job: Callable[[dict[str, Any]], None] = lambda job: None) -> dict[str, Any]:
+           on_job: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
     """Poll the job until it has ended and its last log lines have had time to arrive.
     ``on_job`` sees the job at each poll, ``on_lines`` the new lines of its current
     attempt's stream (a retried job starts a new one). Returns the ended job."""
@@ -372,7 +375,7 @@ def queues(args: argparse.Namespace, aws: Clients) -> int:
         table.add_row(
             q["jobQueueName"], q["state"], q["status"], str(q["priority"]),
             ", ".join(o["computeEnvironment"].rpartition("/")[2] for o in order),
-            f"{len(front)}+" if len(front) >= 100 else str(len(front)),  # the snapshot shows the first 100
+            f"{len(front)}+" if len(front) >= SNAPSHOT_MAX else str(len(front)),  # the snapshot shows the first 100
             " ".join(f"{u['quantity']:g}" for u in usage if u.get("capacityUnit") == "VCPU"),
         )
     out.print(table)
@@ -519,8 +522,6 @@ def add_parsers(sub: Any) -> None:
 
     p = command("envs", envs, "list compute environments", listing=True)
     p.add_argument("envs", nargs="*", metavar="ENV", help="only these (default: every compute environment)")
-
-    from .dashboard.server import add_parser as add_dashboard
 
     add_dashboard(sub, connection)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from http import HTTPStatus
 from typing import Any
 
 import botocore.session
@@ -60,7 +61,7 @@ class BatchplaneClient:
             data = json.loads(response.content or b"{}")
         except ValueError:
             data = {"message": response.content.decode(errors="replace")[:500]}
-        if response.status_code >= 400:
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             code = response.headers.get("x-amzn-errortype") or data.get("__type") or "Error"
             raise BatchplaneError(code.split(":")[0], data.get("message", ""), response.status_code)
         return data

@@ -19,7 +19,7 @@ def now_ms() -> int:
 
 def advance(seconds: float) -> None:
     """Move this process's clock forward by ``seconds``."""
-    global _offset_ms
+    global _offset_ms  # noqa: PLW0603 - the process's one clock offset, by design
     if seconds < 0:
         raise ValueError("the clock only moves forward")
     with _lock:

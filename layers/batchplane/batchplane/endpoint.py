@@ -28,6 +28,7 @@ ENDED = ("SUCCEEDED", "FAILED")
 DEFAULT_REGION = "us-east-1"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 DESCRIBE_MAX = 100  # job IDs per DescribeJobs call
+SNAPSHOT_MAX = 100  # jobs GetJobQueueSnapshot shows at the front of a queue
 
 
 class CliError(Exception):

@@ -24,6 +24,7 @@ import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def enabled() -> bool:
 def enable(tables: dict[str, TableShape] | None = None) -> None:
     """Meter the clients instrumented from now on. ``tables`` describes the DynamoDB
     tables (key and index attributes) so that the estimate can price index writes."""
-    global _enabled
+    global _enabled  # noqa: PLW0603 - the process's one meter switch, read on every call
     with _meter.lock:
         _meter.tables.update(tables or {})
     _enabled = True
@@ -159,7 +160,7 @@ def enable(tables: dict[str, TableShape] | None = None) -> None:
 
 def disable() -> None:
     """Stop counting (instrumented clients keep their hooks but record nothing)."""
-    global _enabled
+    global _enabled  # noqa: PLW0603 - the process's one meter switch, read on every call
     _enabled = False
 
 
@@ -229,7 +230,7 @@ def _remember_params(params: dict[str, Any], model: Any, context: dict[str, Any]
     context[_PARAMS] = params
 
 
-def _record_failure(model: Any, context: dict[str, Any], **_: Any) -> None:
+def _record_failure(model: Any, **_: Any) -> None:
     if not _enabled:
         return
     with _meter.lock:
@@ -245,7 +246,7 @@ def _record_call(http_response: Any, parsed: dict[str, Any], model: Any, context
     service = _service(model)
     op = model.name
     params = context.get(_PARAMS) or {}
-    failed = int(getattr(http_response, "status_code", 200)) >= 300
+    failed = int(getattr(http_response, "status_code", 200)) >= HTTPStatus.MULTIPLE_CHOICES  # a 3xx, 4xx or 5xx
     with _meter.lock:
         c = _meter.counter(service, op)
         c.calls += 1

@@ -33,7 +33,7 @@ def started_by(run: int) -> str:
 
 def log_stream_name(job_definition_arn: str, task_arn: str) -> str:
     """``<jobDefinitionName>/default/<taskId>``, the awslogs stream of the attempt."""
-    name = job_definition_arn.rsplit("/", 1)[-1].split(":")[0]
+    name = job_definition_arn.rsplit("/", 1)[-1].split(":", maxsplit=1)[0]
     return f"{name}/{CONTAINER}/{task_arn.rsplit('/', 1)[-1]}"
 
 

@@ -69,7 +69,7 @@ def register_launcher(name: str, launcher: TaskLauncher, provisioner: ComputePro
 def register_store(store: Store | None) -> None:
     """Serve every use case from ``store`` (local mode's embedded store), or from the
     DynamoDB table of the settings again (None)."""
-    global _store
+    global _store  # noqa: PLW0603 - wiring's module-level singletons, by design
     with _lock:
         _store = store
     reset()
@@ -79,7 +79,7 @@ def _compute(name: str) -> tuple[TaskLauncher, ComputeProvisioner]:
     if name in _launchers:
         return _launchers[name]
     if name == "ecs":
-        from .adapters.ecs import EcsLauncher, EcsProvisioner
+        from .adapters.ecs import EcsLauncher, EcsProvisioner  # noqa: PLC0415 - an adapter is imported only when the settings choose it (Lambda cold start)
 
         return EcsLauncher(), EcsProvisioner()
     raise RuntimeError(f"BATCHPLANE_LAUNCHER={name!r} names no task launcher")
@@ -88,19 +88,19 @@ def _compute(name: str) -> tuple[TaskLauncher, ComputeProvisioner]:
 def _workflows() -> Workflows | None:
     if not os.environ.get("BATCHPLANE_ARRAY_STATE_MACHINE"):
         return None
-    from .adapters.stepfunctions import StepFunctionsWorkflows
+    from .adapters.stepfunctions import StepFunctionsWorkflows  # noqa: PLC0415 - an adapter is imported only when the settings choose it (Lambda cold start)
 
     return StepFunctionsWorkflows()
 
 
 def _schedule_backend() -> ScheduleBackend:
-    from .adapters.eventbridge_scheduler import EventBridgeSchedules, SchedulerSettings
+    from .adapters.eventbridge_scheduler import EventBridgeSchedules, SchedulerSettings  # noqa: PLC0415 - imported by the functions that manage schedules only (Lambda cold start)
 
     return EventBridgeSchedules(aws.client("scheduler"), SchedulerSettings.from_env())
 
 
 def services() -> Services:
-    global _services
+    global _services  # noqa: PLW0603 - wiring's module-level singletons, by design
     with _lock:
         if _services is None:
             store = _store or DynamoStore(aws.client("dynamodb"), settings().table_name)
@@ -138,7 +138,7 @@ def services() -> Services:
 
 def reset() -> None:
     """Rebuild on next use (settings or endpoints changed)."""
-    global _services
+    global _services  # noqa: PLW0603 - wiring's module-level singletons, by design
     _services = None
 
 
@@ -160,7 +160,7 @@ def _capacity(name: str) -> CapacityController | None:
     if name in _capacities:
         return _capacities[name]
     if name == "ecs":
-        from .adapters.autoscaling import AutoScalingCapacity
+        from .adapters.autoscaling import AutoScalingCapacity  # noqa: PLC0415 - an adapter is imported only when the settings choose it (Lambda cold start)
 
         return AutoScalingCapacity()
     return None  # e.g. "local": no Auto Scaling, so the provisioner does nothing
@@ -168,7 +168,7 @@ def _capacity(name: str) -> CapacityController | None:
 
 def provisioning() -> Provisioning:
     """The provisioner use case, on the same store as ``services()``."""
-    global _provisioning
+    global _provisioning  # noqa: PLW0603 - wiring's module-level singletons, by design
     s = services()
     with _lock:
         if _provisioning is None or _provisioning.store is not s.store:

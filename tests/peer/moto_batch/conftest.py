@@ -49,7 +49,7 @@ class _NoMock:
         return False
 
 
-def _no_mock(func=None, **kwargs):
+def _no_mock(func=None, **_):
     """``mock_aws`` made a no-op: ``@mock_aws`` returns the function itself."""
     return func if callable(func) else _NoMock()
 
@@ -64,7 +64,7 @@ def _keys(item: pytest.Item) -> list[str]:
     return [f"{path}::{name}", f"{path}::{name.split('[')[0]}", path]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for key in _keys(item):
             if key in NOT_APPLICABLE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +25,8 @@ _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "
 def _refused(error: ClientError) -> bool:
     """ECS answered and refused the request: nothing was started."""
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return 400 <= status < 500 and error.response.get("Error", {}).get("Code") not in _THROTTLED
+    client_error = HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR
+    return client_error and error.response.get("Error", {}).get("Code") not in _THROTTLED
 
 
 class EcsLauncher:
@@ -226,7 +228,7 @@ class EcsProvisioner:
 def _cluster_of(task_arn: str) -> str | None:
     """The cluster named in a task ARN (``...:task/<cluster>/<id>``); None in the old
     format without one, where ECS means the default cluster."""
-    return task_arn.split("/")[1] if task_arn.count("/") >= 2 else None
+    return task_arn.split("/")[1] if task_arn.count("/") >= 2 else None  # noqa: PLR2004 - two slashes: the ARN format that names the cluster (task/<cluster>/<id>)
 
 
 def _as_event_detail(task: dict[str, Any]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def state_change(record: dict[str, Any]) -> dict[str, Any] | None:
     doc = new["doc"]
     status = doc["status"]
     old_status = (stream.get("OldImage") or {}).get("status", {}).get("S")
-    if status == rules.SUBMITTED or status == old_status:
+    if status in (rules.SUBMITTED, old_status):
         return None
     detail = {**doc, EVENT_ID: f"{doc['jobId']}:{new['version']}"}
     # When the change was committed: the stream record's time (the job document has no

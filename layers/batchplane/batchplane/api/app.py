@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
-from ..errors import BatchError, ClientException
+from ..errors import BatchError, ClientException, ServerException
 from ..service.jobs import request_key
 from ..wiring import Services, services
 from . import extensions, validation
@@ -179,7 +179,7 @@ def batch_error(e: BatchError) -> Response:
 
 
 @app.exception_handler(UnicodeEncodeError)
-def unencodable(e: UnicodeEncodeError) -> Response:
+def unencodable(e: UnicodeEncodeError) -> Response:  # noqa: ARG001 - powertools hands an exception handler the exception
     """JSON may escape half of a UTF-16 surrogate pair ("\\ud800"), which no UTF-8 text
     holds: a name or id with one cannot even be looked up in the embedded store. The
     checks of the fields that must be text name the field first; this is for the rest."""
@@ -215,10 +215,8 @@ def _surrogate_path(value: Any, path: str = "") -> str | None:
 
 
 @app.exception_handler(Exception)
-def server_error(e: Exception) -> Response:
+def server_error(e: Exception) -> Response:  # noqa: ARG001 - powertools hands an exception handler the exception
     logger.exception("unhandled error")
-    from ..errors import ServerException
-
     return _error(ServerException("The service hit an internal error; retry the request."))
 
 

@@ -35,18 +35,20 @@ from ..wiring import services
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ..wiring import Services
+
 router = APIGatewayRouter()
 MAX_BODY = 256 * 1024
 
-OPERATIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "createtrigger": lambda b: services().triggers.create(b),
-    "describetriggers": lambda b: services().triggers.describe(b),
-    "updatetrigger": lambda b: services().triggers.update(b),
-    "deletetrigger": lambda b: services().triggers.delete(b),
-    "createschedule": lambda b: services().schedules.create(b),
-    "describeschedules": lambda b: services().schedules.describe(b),
-    "updateschedule": lambda b: services().schedules.update(b),
-    "deleteschedule": lambda b: services().schedules.delete(b),
+OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], dict[str, Any]]] = {
+    "createtrigger": lambda s, b: s.triggers.create(b),
+    "describetriggers": lambda s, b: s.triggers.describe(b),
+    "updatetrigger": lambda s, b: s.triggers.update(b),
+    "deletetrigger": lambda s, b: s.triggers.delete(b),
+    "createschedule": lambda s, b: s.schedules.create(b),
+    "describeschedules": lambda s, b: s.schedules.describe(b),
+    "updateschedule": lambda s, b: s.schedules.update(b),
+    "deleteschedule": lambda s, b: s.schedules.delete(b),
 }
 
 
@@ -78,4 +80,5 @@ def extension_operation(operation: str) -> dict[str, Any]:
         raise ClientException(
             f"Unknown batchplane operation {operation!r}: use one of {', '.join(OPERATIONS)}."
         )
-    return handler(_body())
+    body = _body()
+    return handler(services(), body)

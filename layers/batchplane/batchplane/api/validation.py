@@ -14,6 +14,7 @@ from ..errors import ClientException
 
 # The model's integer types are Java's (AWS answers a number past them with a 400).
 INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+SHOWN_DIGITS = 24  # a longer number is said by its length in an error, not echoed
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +60,7 @@ def _out_of_range(value: Any, shape: Any, path: str) -> str | None:
         if lo <= value <= hi:
             return None
         digits = len(str(abs(value)))
-        got = str(value) if digits <= 24 else f"{'-' if value < 0 else ''}a number of {digits:,} digits"
+        got = str(value) if digits <= SHOWN_DIGITS else f"{'-' if value < 0 else ''}a number of {digits:,} digits"
         bits = 32 if kind == "integer" else 64
         return f"{path} must be an integer from {lo} to {hi} (a {bits}-bit integer); got {got}."
     if kind == "structure" and isinstance(value, dict):

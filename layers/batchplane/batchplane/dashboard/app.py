@@ -13,6 +13,7 @@ import json
 import mimetypes
 import time
 from html import escape
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -22,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import costing
 from ..domain import capacity
 from ..domain.cost import JobCost, PriceTableError, environment_name, format_usd, is_array_parent
-from ..endpoint import ACTIVE, ENDED, LOG_GROUP, array_size, fold_arrays, job_queues, log_stream, when
+from ..endpoint import ACTIVE, ENDED, LOG_GROUP, SNAPSHOT_MAX, array_size, fold_arrays, job_queues, log_stream, when
 from . import graph
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Dashboard:
 
     # -- routing --------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: dict[str, str]) -> Response:
+    def handle(self, method: str, target: str, headers: dict[str, str]) -> Response:  # noqa: PLR0911 - the dashboard's routes: one return a page
         parts = urlsplit(target)
         path = parts.path.removeprefix(PREFIX) or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -78,10 +79,10 @@ class Dashboard:
                 return self._page("Jobs", "jobs", target, self.jobs(query), fragment)
             if segments == ["costs"]:
                 return self._page("Costs", "costs", target, self.costs(), fragment)
-            if len(segments) == 2 and segments[0] == "jobs":
+            if len(segments) == 2 and segments[0] == "jobs":  # noqa: PLR2004 - the route /jobs/<id>
                 html, live = self.job(segments[1])
                 return self._page(f"Job {segments[1]}", "job", target, html, fragment, live=live)
-            if len(segments) == 3 and segments[0] == "jobs" and segments[2] == "graph":
+            if len(segments) == 3 and segments[0] == "jobs" and segments[2] == "graph":  # noqa: PLR2004 - the route /jobs/<id>/graph
                 return self._page(f"Graph of {segments[1]}", "graph", target, self.graph(segments[1]), fragment)
             raise NotFound(f"There is no dashboard page at {path}: see {PREFIX}/ for the queues.")
         except NotFound as e:
@@ -91,7 +92,7 @@ class Dashboard:
         except ClientError as e:
             error = e.response.get("Error", {})
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 502)
-            return _error(status if 400 <= status < 500 else 502,
+            return _error(status if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR else 502,
                           f"The Batch API answered {error.get('Code')}: {error.get('Message')}", fragment)
         except BotoCoreError as e:
             return _error(502, f"The Batch API could not be reached: {e}", fragment)
@@ -176,7 +177,7 @@ class Dashboard:
                 f'<td><a href="{link}">{escape(q["jobQueueName"])}</a></td>'
                 f'<td>{escape(q["state"])} / {escape(q["status"])}</td><td>{q["priority"]}</td>'
                 f'<td>{escape(", ".join(names))}</td><td class="num runnable">'
-                f'{len(front)}{"+" if len(front) >= 100 else ""}</td>'
+                f'{len(front)}{"+" if len(front) >= SNAPSHOT_MAX else ""}</td>'
                 f'<td>{_meter(used, ceiling, "vCPU")}</td></tr>')
         env_rows = []
         for name, ce in sorted(envs.items()):
@@ -445,7 +446,7 @@ def _duration(job: dict[str, Any], now: int) -> str:
     if not started:
         return ""
     seconds = (int(job.get("stoppedAt") or now) - int(started)) / 1000
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"  # noqa: PLR2004 - display: under two minutes in seconds, else in minutes
 
 
 def _attempts(job: dict[str, Any], now: int) -> str:

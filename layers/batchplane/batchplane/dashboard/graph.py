@@ -9,6 +9,7 @@ from html import escape
 NODE_W, NODE_H = 190, 54
 GAP_X, GAP_Y = 70, 24
 PAD = 12
+LABEL_CHARS = 24  # a longer name is cut, with an ellipsis
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def svg(nodes: list[Node], edges: list[tuple[str, str]], focus: str) -> str:
     for node in nodes:
         x, y = at[node.job_id]
         cls = f"node s-{escape(node.status)}" + (" focus" if node.job_id == focus else "")
-        label = node.name if len(node.name) <= 24 else node.name[:23] + "…"
+        label = node.name if len(node.name) <= LABEL_CHARS else node.name[:LABEL_CHARS - 1] + "…"
         second = node.status + (f" · {node.detail}" if node.detail else "")
         parts.append(
             f'<a href="{escape(node.href)}"><g class="{cls}" data-job-id="{escape(node.job_id)}" '

@@ -403,7 +403,7 @@ def spot_max_price(bid_percentage: int | None, types: list[InstanceType]) -> str
     unit (vCPU) hour, so it is the percentage of the lowest On-Demand price per vCPU among
     the types; no type is ever bought above its own percentage. None (Auto Scaling's
     default, the On-Demand price) for 100, 0 or no percentage."""
-    if not bid_percentage or bid_percentage >= 100 or not types:
+    if not bid_percentage or bid_percentage >= 100 or not types:  # noqa: PLR2004 - 100 percent: the On-Demand price (see the docstring)
         return None
     cap = bid_percentage / 100 * min(t.price_per_vcpu for t in types)
     return f"{max(cap, 0.00001):.5f}"

@@ -10,6 +10,7 @@ from ..errors import ClientException
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MAX_TAGS = 50
+MAX_TAG_KEY, MAX_TAG_VALUE = 128, 256  # characters
 # A surrogate code point left in a str after JSON decoding has no partner: json.loads
 # joins every valid pair into one character.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -59,11 +60,11 @@ def tags(value: Any, what: str = "tags") -> dict[str, str]:
     if len(value) > MAX_TAGS:
         raise ClientException(f"A resource can have at most {MAX_TAGS} tags; got {len(value)}.")
     for k, v in value.items():
-        if not isinstance(k, str) or not 1 <= len(k) <= 128:
+        if not isinstance(k, str) or not 1 <= len(k) <= MAX_TAG_KEY:
             raise ClientException(f"Tag key {k!r} must be 1 to 128 characters.")
         if k.lower().startswith("aws:"):
             raise ClientException(f"Tag key {k!r} is reserved: keys may not start with 'aws:'.")
-        if not isinstance(v, str) or len(v) > 256:
+        if not isinstance(v, str) or len(v) > MAX_TAG_VALUE:
             raise ClientException(f"Tag {k!r} must have a string value of at most 256 characters.")
     return dict(value)
 

@@ -12,6 +12,7 @@ from . import checks
 TYPES = ("MANAGED", "UNMANAGED")
 RESOURCE_TYPES = ("EC2", "SPOT", "FARGATE", "FARGATE_SPOT")
 STATES = ("ENABLED", "DISABLED")
+MAX_SUBNETS = 16
 EC2_STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE")
 SPOT_STRATEGIES = (*EC2_STRATEGIES, "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
 # What Fargate computes resources accept: no instances, so no instance settings.
@@ -50,7 +51,7 @@ def _compute_resources(cr: Any) -> dict[str, Any]:
     subnets = checks.strings(cr.get("subnets"), "computeResources.subnets")
     if not subnets:
         raise ClientException("computeResources.subnets must list at least one subnet.")
-    if len(subnets) > 16:
+    if len(subnets) > MAX_SUBNETS:
         raise ClientException("computeResources.subnets can list at most 16 subnets.")
     checks.strings(cr.get("securityGroupIds"), "computeResources.securityGroupIds")
     if kind in ("FARGATE", "FARGATE_SPOT"):

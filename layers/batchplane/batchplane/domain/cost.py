@@ -121,7 +121,7 @@ def environment_name(job: dict[str, Any], queue: dict[str, Any] | None,
     arns += [(a.get("container") or {}).get("containerInstanceArn") for a in reversed(job.get("attempts") or [])]
     for arn in filter(None, arns):
         parts = arn.rpartition(":container-instance/")[2].split("/")
-        if len(parts) >= 2:
+        if len(parts) >= 2:  # noqa: PLR2004 - <cluster>/<id>: the ARN format that names the cluster
             cluster = parts[0]
             by_cluster = [n for n, ce in environments.items()
                           if (ce.get("ecsClusterArn") or "").rpartition("/")[2] == cluster]
@@ -245,7 +245,7 @@ def format_usd(usd: float | None) -> str:
     """Dollars for people: small amounts keep three significant digits ($0.0000123)."""
     if usd is None:
         return "-"
-    if usd == 0 or usd >= 0.01:
+    if usd == 0 or usd >= 0.01:  # noqa: PLR2004 - display: from a cent up, dollars and cents
         return f"${usd:,.2f}"
     decimals = min(12, 2 - math.floor(math.log10(usd)))
     return f"${usd:.{decimals}f}"

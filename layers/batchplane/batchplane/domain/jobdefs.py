@@ -12,6 +12,8 @@ from . import checks
 TYPES = ("container", "multinode")
 PLATFORMS = ("EC2", "FARGATE")
 MAX_RETRY_RULES = 5
+MAX_RETRY_PATTERN = 512  # characters of an evaluateOnExit pattern
+MIN_MEMORY_MIB = 4
 _EXIT_CODE = re.compile(r"[0-9]*\*?")
 _REASON = re.compile(r"[A-Za-z0-9 \t.:_\-/()]*\*?")
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
@@ -21,6 +23,7 @@ _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 # integer float() cannot take: the scheduler's arithmetic failed on them for every job of
 # the queue.
 MAX_RESOURCE = 2**31 - 1
+SHOWN_CHARS = 24  # a longer value is said by its length in an error, not echoed
 
 # Fargate's fixed vCPU -> memory (MiB) combinations, as botocore's ResourceRequirement documents them.
 FARGATE_MEMORY: dict[str, list[int]] = {
@@ -66,7 +69,7 @@ def retry_strategy(value: Any) -> dict[str, Any] | None:
             if key not in rule:
                 continue
             pattern = rule[key]
-            if not isinstance(pattern, str) or len(pattern) > 512:
+            if not isinstance(pattern, str) or len(pattern) > MAX_RETRY_PATTERN:
                 raise ClientException(f"evaluateOnExit {key} must be a string of at most 512 characters.")
             regex = _EXIT_CODE if key == "onExitCode" else _REASON
             if not regex.fullmatch(pattern):
@@ -120,7 +123,7 @@ def resource_requirements(value: Any, what: str) -> list[dict[str, str]]:
             hint = "a positive number such as '1' or '0.5'" if kind == "VCPU" else "a positive integer"
             raise ClientException(f"{what} {kind} value must be {hint}; got {raw!r}.")
         if number > MAX_RESOURCE:
-            got = repr(raw) if len(raw) <= 24 else f"a number of {len(raw):,} characters"
+            got = repr(raw) if len(raw) <= SHOWN_CHARS else f"a number of {len(raw):,} characters"
             raise ClientException(f"{what} {kind} value must be at most {MAX_RESOURCE}; got {got}.")
         out.append({"type": kind, "value": raw})
     return out
@@ -210,7 +213,7 @@ def container_properties(value: Any, platforms: list[str]) -> dict[str, Any]:
         raise ClientException(
             "containerProperties needs a VCPU resourceRequirement (or the deprecated vcpus)."
         )
-    if need["MEMORY"] < 4:
+    if need["MEMORY"] < MIN_MEMORY_MIB:
         raise ClientException(
             "containerProperties needs a MEMORY resourceRequirement of at least 4 MiB "
             "(or the deprecated memory)."

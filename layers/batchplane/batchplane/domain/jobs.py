@@ -155,7 +155,7 @@ def new_job(
     if priority is not None:
         doc["schedulingPriority"] = priority
     need = jobdefs.requirements(container)
-    if need["VCPU"] <= 0 or need["MEMORY"] < 4:
+    if need["VCPU"] <= 0 or need["MEMORY"] < jobdefs.MIN_MEMORY_MIB:
         raise ClientException(
             "The job needs at least a VCPU and a MEMORY (>= 4 MiB) requirement from its job "
             "definition or containerOverrides."

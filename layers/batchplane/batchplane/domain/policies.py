@@ -10,6 +10,7 @@ from . import checks
 
 _SHARE = re.compile(r"[A-Za-z0-9_-]{1,255}\*?")
 MAX_SHARES = 500
+MIN_WEIGHT, MAX_WEIGHT = 0.0001, 999.9999  # a share's weightFactor
 
 
 def fairshare(value: Any) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def fairshare(value: Any) -> dict[str, Any]:
             weight = share["weightFactor"]
             if isinstance(weight, bool) or not isinstance(weight, int | float):
                 raise ClientException(f"weightFactor of {ident!r} must be a number.")
-            if not 0.0001 <= weight <= 999.9999:
+            if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
                 raise ClientException(
                     f"weightFactor of {ident!r} must be between 0.0001 and 999.9999; got {weight}."
                 )

@@ -12,6 +12,7 @@ from .compute import platform
 
 STATES = ("ENABLED", "DISABLED")
 MAX_COMPUTE_ENVIRONMENTS = 3
+MAX_TIME_LIMIT_ACTIONS = 5
 TIME_LIMIT_REASONS_HINT = (
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE, "
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT, CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
@@ -68,7 +69,7 @@ def _order(value: Any, find: FindComputeEnvironment) -> list[dict[str, Any]]:
 def _time_limit_actions(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
-    if not isinstance(value, list) or len(value) > 5:
+    if not isinstance(value, list) or len(value) > MAX_TIME_LIMIT_ACTIONS:
         raise ClientException("jobStateTimeLimitActions takes a list of at most 5 actions.")
     out = []
     for action in value:

@@ -27,6 +27,7 @@ RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 # The longest rate period: its firings stay within the dates a clock can name (a rate of
 # 400 nines cannot even be divided into a float of seconds).
 MAX_RATE_DAYS = 36_500
+CRON_FIELDS = 6  # minutes hours day-of-month month day-of-week year
 _RATE = re.compile(r"^rate\((\d+) ([a-z]+)\)$")
 _CRON = re.compile(r"^cron\((.*)\)$")
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -72,7 +73,7 @@ class Cron:
                 day = date(day.year + 1, 1, 1)
                 continue
             if day.month not in self.months:
-                day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+                day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)  # noqa: PLR2004 - after December (12) comes January of the next year
                 continue
             if self.day(day):
                 found = self._first_time_on(day, after, zone)
@@ -154,7 +155,7 @@ def _parse_rate(text: str) -> Rate:
     if singular not in RATE_UNITS:
         raise ClientException(f"{text[:80]!r} has unit {unit!r}: use minute(s), hour(s) or day(s).")
     # (int() refuses more than 4,300 digits; 12 are past any period allowed.)
-    if len(digits) > 12 or int(digits) * RATE_UNITS[singular] > MAX_RATE_DAYS * RATE_UNITS["day"]:
+    if len(digits) > 12 or int(digits) * RATE_UNITS[singular] > MAX_RATE_DAYS * RATE_UNITS["day"]:  # noqa: PLR2004 - the comment above says why 12 digits
         raise ClientException(
             f"{text[:60]!r} is a period of more than 100 years: use at most rate({MAX_RATE_DAYS} days)."
         )
@@ -176,7 +177,7 @@ def _parse_rate(text: str) -> Rate:
 def _parse_cron(text: str) -> Cron:
     match = _CRON.match(text)
     fields = match.group(1).split() if match else []
-    if len(fields) != 6:
+    if len(fields) != CRON_FIELDS:
         raise ClientException(f"{text!r} has {len(fields)} fields, not 6: {CRON_HELP}.")
     minutes, hours, dom, months, dow, years = fields
     if (dom == "?") == (dow == "?"):
@@ -269,7 +270,7 @@ def _day_of_week(field: str, text: str) -> DayMatcher:
         n = _number(nth, 1, 5, "day-of-week occurrence (#n)", text, None)
         return lambda d: _weekday(d) == weekday and (d.day - 1) // 7 + 1 == n
     if field == "L":
-        return lambda d: _weekday(d) == 7
+        return lambda d: _weekday(d) == _WEEKDAYS["SAT"]
     if field.endswith("L"):
         weekday = _number(field[:-1], 1, 7, "day-of-week", text, _WEEKDAYS)
         return lambda d: _weekday(d) == weekday and d.day + 7 > _month_days(d)
@@ -288,8 +289,8 @@ def _month_days(d: date) -> int:
 
 def _nearest_weekday(d: date) -> date:
     """The weekday nearest to ``d`` within its month (the W of cron)."""
-    if d.weekday() == 5:  # Saturday -> Friday, or Monday when the 1st is a Saturday
+    if d.weekday() == calendar.SATURDAY:  # Saturday -> Friday, or Monday when the 1st is a Saturday
         return d - timedelta(days=1) if d.day > 1 else d + timedelta(days=2)
-    if d.weekday() == 6:  # Sunday -> Monday, or Friday when it is the month's last day
+    if d.weekday() == calendar.SUNDAY:  # Sunday -> Monday, or Friday when it is the month's last day
         return d + timedelta(days=1) if d.day < _month_days(d) else d - timedelta(days=2)
     return d

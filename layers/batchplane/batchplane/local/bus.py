@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 GROUP = "batchplane"  # the local stack's schedule group
 MAX_ATTEMPTS = 3  # an asynchronous invocation and Lambda's two retries
+CLOCK_NOISE_SECONDS = 0.005  # moves of the clock below it are reading noise
 BUS_GATHER_SECONDS = 0.05  # after a wake-up, how long the rules' poller lets events gather
 RELIST_SECONDS = 10.0  # the schedules are listed at least this often (see _current_schedules)
 MAX_CATCH_UP = 100  # firings of one schedule fired in one pass after the clock jumps
@@ -94,7 +95,7 @@ class LocalClock:
         looking = time.time()
         offset = self._offset()
         with self._lock:
-            if abs(offset - self._changes[-1][1]) > 0.005:
+            if abs(offset - self._changes[-1][1]) > CLOCK_NOISE_SECONDS:
                 self._changes.append((self._looked, offset))
             self._looked = looking
 
@@ -450,7 +451,7 @@ def _holds_messages(queue_name: str) -> bool:
     publisher's job events) match no rule of the template: a ReceiveMessage per rule each
     time was a quarter of local mode's CPU. When in doubt, True."""
     try:
-        from moto.sqs.models import sqs_backends
+        from moto.sqs.models import sqs_backends  # noqa: PLC0415 - moto's internals, inside the try: if they moved, receive as before
 
         s = settings()
         queue = sqs_backends[s.account_id][s.region].queues.get(queue_name)

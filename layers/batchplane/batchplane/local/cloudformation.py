@@ -14,6 +14,7 @@ import contextlib
 import functools
 from typing import Any
 
+import botocore.session
 from moto.core.common_models import CloudFormationModel
 
 from .. import arns, config, wiring
@@ -40,8 +41,6 @@ def request(properties: dict[str, Any], operation: str | None = None) -> dict[st
 
 @functools.cache
 def _batch_model() -> Any:
-    import botocore.session
-
     return botocore.session.get_session().get_service_model("batch")
 
 
@@ -110,7 +109,7 @@ class _BatchResource:
     def get_cfn_attribute(self, attribute_name: str) -> str:
         if attribute_name in self.attributes:
             return self.arn
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException  # noqa: PLC0415 - moto.cloudformation loads every moto backend: not on import of local mode
 
         raise UnformattedGetAttTemplateException()
 
@@ -131,7 +130,7 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> ComputeEnvironment:
+                                        account_id: str, region_name: str, **kwargs: Any) -> ComputeEnvironment:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateComputeEnvironment"),
                 "computeEnvironmentName": resource_name}
@@ -140,8 +139,8 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: ComputeEnvironment,
-                                        new_resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> ComputeEnvironment:
+                                        new_resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> ComputeEnvironment:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         body = request(cloudformation_json["Properties"], "CreateComputeEnvironment")
         update: dict[str, Any] = {"computeEnvironment": original_resource.arn, **{
             k: body[k] for k in ("state", "serviceRole", "unmanagedvCpus") if k in body}}
@@ -153,8 +152,8 @@ class ComputeEnvironment(_BatchResource, CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> None:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         name = arns.name_from(resource_name, "compute-environment")
         _services().compute_environments.update({"computeEnvironment": name, "state": "DISABLED"})
         _services().compute_environments.delete({"computeEnvironment": name})
@@ -173,7 +172,7 @@ class JobQueue(_BatchResource, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> JobQueue:
+                                        account_id: str, region_name: str, **kwargs: Any) -> JobQueue:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateJobQueue"), "jobQueueName": resource_name}
         out = _services().job_queues.create(body)
@@ -181,8 +180,8 @@ class JobQueue(_BatchResource, CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: JobQueue,
-                                        new_resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> JobQueue:
+                                        new_resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> JobQueue:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         body = request(cloudformation_json["Properties"], "CreateJobQueue")
         body.pop("jobQueueName", None)
         body.pop("tags", None)  # TagResource's, not UpdateJobQueue's
@@ -190,8 +189,8 @@ class JobQueue(_BatchResource, CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> None:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         name = arns.name_from(resource_name, "job-queue")
         _services().job_queues.update({"jobQueue": name, "state": "DISABLED"})
         _services().job_queues.delete({"jobQueue": name})
@@ -208,7 +207,7 @@ class JobDefinition(_BatchResource, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> JobDefinition:
+                                        account_id: str, region_name: str, **kwargs: Any) -> JobDefinition:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "RegisterJobDefinition"),
                 "jobDefinitionName": resource_name}
@@ -217,8 +216,8 @@ class JobDefinition(_BatchResource, CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: JobDefinition,
-                                        new_resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> JobDefinition:
+                                        new_resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> JobDefinition:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         # As on AWS: a change registers a new revision and deregisters the old one.
         body = {**request(cloudformation_json["Properties"], "RegisterJobDefinition"),
                 "jobDefinitionName": original_resource.name}
@@ -227,8 +226,8 @@ class JobDefinition(_BatchResource, CloudFormationModel):
         return cls(out["jobDefinitionArn"], out["jobDefinitionName"])
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> None:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _services().job_definitions.deregister({"jobDefinition": resource_name})
 
 
@@ -245,7 +244,7 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str, **kwargs: Any) -> SchedulingPolicy:
+                                        account_id: str, region_name: str, **kwargs: Any) -> SchedulingPolicy:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _check_region(region_name)
         body = {**request(cloudformation_json["Properties"], "CreateSchedulingPolicy"), "name": resource_name}
         out = _services().scheduling_policies.create(body)
@@ -253,23 +252,23 @@ class SchedulingPolicy(_BatchResource, CloudFormationModel):
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: SchedulingPolicy,
-                                        new_resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> SchedulingPolicy:
+                                        new_resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> SchedulingPolicy:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         body = request(cloudformation_json["Properties"], "CreateSchedulingPolicy")
         _services().scheduling_policies.update({"arn": original_resource.arn,
                                                 "fairsharePolicy": body.get("fairsharePolicy") or {}})
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
-                                        account_id: str, region_name: str) -> None:
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
+                                        account_id: str, region_name: str) -> None:  # noqa: ARG003 - moto's CloudFormationModel signature (moto passes each)
         _services().scheduling_policies.delete({"arn": resource_name})
 
 
 def install() -> None:
     """Make the emulator's CloudFormation use these for AWS::Batch::* (in its type map,
     built once and kept: moto's own Batch models are listed there too)."""
-    from moto.cloudformation import parsing
+    from moto.cloudformation import parsing  # noqa: PLC0415 - moto.cloudformation loads every moto backend: not on import of local mode
 
     models, names = parsing.get_model_map(), parsing.get_name_type_map()
     for model in (ComputeEnvironment, JobQueue, JobDefinition, SchedulingPolicy):

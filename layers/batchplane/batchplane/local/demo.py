@@ -94,7 +94,7 @@ def run(endpoint: str | None = None, jobs: int = 8, samples: int = 200_000) -> i
     console = Console()
     with ExitStack() as stack:
         if endpoint is None:
-            from .stack import LocalStack
+            from .stack import LocalStack  # noqa: PLC0415 - local mode (moto) only when no endpoint is given
 
             console.print("[bold]Starting the local stack[/bold] (moto + handlers in-process)...")
             endpoint = stack.enter_context(LocalStack(port=0)).endpoint

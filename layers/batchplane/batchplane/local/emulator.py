@@ -17,6 +17,7 @@ import logging
 import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +26,7 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 from moto import backends
 from moto.core.request import normalize_request
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -220,7 +222,7 @@ def _dispatch(handler: Callable[..., Any], request: AWSPreparedRequest) -> tuple
         result = 400, {}, e.response["Error"]["Message"]
     except HTTPException as e:
         result = e.code or 500, dict(e.get_headers()), e.get_body()
-    status, headers, body = result if len(result) == 3 else (200, {}, result)
+    status, headers, body = result if len(result) == 3 else (200, {}, result)  # noqa: PLR2004 - moto's handlers answer (status, headers, body) or a body alone
     data = body.encode() if isinstance(body, str) else (body or b"")
     return int(status), {k: str(v) for k, v in dict(headers).items()}, data
 
@@ -229,7 +231,7 @@ def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]
     """Run one request through a WSGI app: its status and headers, and its whole body."""
     response: dict[str, Any] = {}
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:  # noqa: ARG001 - PEP 3333's start_response(status, headers, exc_info)
         response.update(status=status, headers=headers)
         return lambda data: response.setdefault("written", []).append(data)
 
@@ -289,7 +291,8 @@ class _Handler(WSGIRequestHandler):
         headers = [(k, v) for k, v in response["headers"] if k.lower() not in ("connection", "transfer-encoding")]
         for key, value in headers:
             self.send_header(key, value)
-        no_body = self.command == "HEAD" or int(code) < 200 or int(code) in (204, 304)
+        no_body = (self.command == "HEAD" or int(code) < HTTPStatus.OK
+                   or int(code) in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED))
         if not no_body and not any(k.lower() == "content-length" for k, _ in headers):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -356,8 +359,8 @@ class Emulator:
             "wsgi.run_once": False,
             "CONTENT_LENGTH": str(len(body)),
         }
-        for key, value in request.headers.items():
-            value = value.decode() if isinstance(value, bytes) else value
+        for key, raw in request.headers.items():
+            value = raw.decode() if isinstance(raw, bytes) else raw
             name = key.upper().replace("-", "_")
             if name == "CONTENT_TYPE":
                 environ["CONTENT_TYPE"] = value
@@ -374,8 +377,6 @@ class Emulator:
         moto_fixes.install()
         # moto's backends are this process's globals: a stack starts from an empty
         # emulator (and its saved state, see ``load``), not from an earlier stack's.
-        from moto.moto_api._internal.models import moto_api_backend
-
         moto_api_backend.reset()
         app = _SerializeDynamoDB(_Dispatcher(create_backend_app), self.activity)
         self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Handler)

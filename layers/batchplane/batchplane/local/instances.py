@@ -115,7 +115,7 @@ class VirtualFleet:
     def _new(self, type_: capacity.InstanceType | None, instance_id: str | None = None) -> VirtualInstance:
         """An instance with the next loopback address (127.0.0.2 to 127.255.255.254)."""
         n = self._next_address
-        self._next_address = n + 1 if n % 256 != 254 else n + 3  # no .255 or .0 hosts
+        self._next_address = n + 1 if n % 256 != 254 else n + 3  # noqa: PLR2004 - no .255 or .0 hosts
         return VirtualInstance(instance_id or _instance_id(), type_,
                                address=f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}")
 

@@ -41,7 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .. import clock
+from .. import aws, clock
 from ..adapters.ecs import LOG_GROUP
 from ..config import settings
 from ..domain import capacity, compute
@@ -245,7 +245,7 @@ class LocalProcessLauncher:
         task.stop_reason = reason
         self._terminate(task)
 
-    def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:
+    def attempts_on_instance(self, instance_id: str, clusters: list[str]) -> list[tuple[str, int]]:  # noqa: ARG002 - the TaskLauncher port's signature: ECS's launcher needs the clusters
         with self._lock:
             found = [(t.request.job["jobId"], t.request.run) for t in self._tasks.values()
                      if t.instance == instance_id and not t.done.is_set()]
@@ -948,7 +948,7 @@ def _boundary(data: bytes, limit: int) -> int:
     """The largest offset at most ``limit`` (an index into ``data``) that does not cut a
     UTF-8 character in two; ``limit`` itself if the bytes there are no UTF-8 anyway."""
     for cut in range(limit, max(limit - 4, 0), -1):
-        if data[cut] & 0xC0 != 0x80:  # not a continuation byte
+        if data[cut] & 0xC0 != 0x80:  # noqa: PLR2004 - not a continuation byte (10xxxxxx)
             return cut
     return limit
 
@@ -1077,8 +1077,6 @@ class LocalProvisioner:
     @property
     def ecs(self) -> Any:
         if self._ecs is None:
-            from .. import aws
-
             self._ecs = aws.client("ecs")
         return self._ecs
 

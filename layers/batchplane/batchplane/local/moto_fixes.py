@@ -43,6 +43,8 @@ from moto.events.models import EventPattern
 
 from . import patterns
 
+MAX_TRANSACT_ITEMS = 100  # DynamoDB's limit on the items of one TransactWriteItems
+
 
 def _key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
     if op_type != "Put":
@@ -60,8 +62,8 @@ def _raw_key(table: Any, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | 
     return hash_value, range_value
 
 
-def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-    if len(transact_items) > 100:
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:  # noqa: PLR0915 - follows moto's transact_write_items, which it replaces, step by step
+    if len(transact_items) > MAX_TRANSACT_ITEMS:
         raise TooManyTransactionsException()
     saved: list[tuple[Any, DynamoType, DynamoType | None, Any]] = []
     stream_lengths: dict[str, tuple[Any, int]] = {}

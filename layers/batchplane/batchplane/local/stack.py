@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 import uuid
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 class LocalStack:
     """The whole service in this process. ``start()`` returns once it answers requests."""
 
-    def __init__(self, port: int = 0, *, template: Path | None = None,
+    def __init__(self, port: int = 0, *, template: Path | None = None,  # noqa: PLR0913 - keyword-only: the options of `batchplane local up`
                  kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0,
                  store: str = "sqlite", data_dir: Path | str | None = None,
                  credentials: Mapping[str, str] | None = None, any_credentials: bool = False,
@@ -450,7 +451,7 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
                 raise _BadRequest(400, "the body is shorter than its Content-Length")
             return data
 
-        def _handle(self) -> None:
+        def _handle(self) -> None:  # noqa: PLR0912 - the front door's routes: one branch a kind of request, tried in order
             try:
                 if self.command not in _METHODS:
                     raise _BadRequest(405, f"method {self.command} is not served here")
@@ -597,10 +598,10 @@ def _make_handler(stack: LocalStack, moto_host: str, moto_port: int, *,
             if kept:
                 status, headers, data = self._send(json.dumps({**request, "Entries": kept}).encode())
                 try:
-                    answers = json.loads(data)["Entries"] if status == 200 else []
+                    answers = json.loads(data)["Entries"] if status == HTTPStatus.OK else []
                 except (ValueError, KeyError, TypeError):
                     status = 500
-                if status != 200 or len(answers) != len(kept):
+                if status != HTTPStatus.OK or len(answers) != len(kept):
                     self._reply(status, headers, data)
                     return True
             put = iter(answers)

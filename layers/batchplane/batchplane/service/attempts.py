@@ -52,7 +52,7 @@ class Attempts:
                 item = None
                 continue
 
-    def task_stopped(
+    def task_stopped(  # noqa: PLR0913 - keyword-only: the fields of a task's stop event
         self,
         job_id: str,
         run: int,

@@ -43,7 +43,7 @@ class JobDefinitions:
         if status is not None and status not in ("ACTIVE", "INACTIVE"):
             raise ClientException(f"status must be ACTIVE or INACTIVE; got {status!r}.")
         refs = request.get("jobDefinitions") or []
-        if len(refs) > 100:
+        if len(refs) > named.MAX_REFS:
             raise ClientException("jobDefinitions takes at most 100 names or ARNs.")
         limit = named.page_size(request.get("maxResults"), 100, 100)
         token = None

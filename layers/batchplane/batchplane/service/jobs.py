@@ -334,7 +334,7 @@ class Jobs:
         else:
             self.arrays.finish_fanout(parent_id, action)
 
-    def cancel(self, request: dict[str, Any], *, terminate: bool = False, caller: str | None = None) -> dict[str, Any]:
+    def cancel(self, request: dict[str, Any], *, terminate: bool = False, caller: str | None = None) -> dict[str, Any]:  # noqa: PLR0912 - the checks, then one way per kind of job (node, array parent, job)
         job_id = request.get("jobId")
         reason = request.get("reason")
         if not isinstance(job_id, str) or not job_id:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from .. import arns
 from ..errors import ClientException, ConflictError
 
+MAX_REFS = 100  # names or ARNs a Describe* request takes
+
 if TYPE_CHECKING:
     from ..store import Item, Store
     from ..store.resources import Named
@@ -35,7 +37,7 @@ def describe(kind: Named, request: dict[str, Any], refs_field: str, arn_kind: st
     """A Describe* of named resources: the ones ``request[refs_field]`` names (names or
     ARNs of ``arn_kind``, at most 100), or else one page of all of them, by name."""
     refs = request.get(refs_field) or []
-    if len(refs) > 100:
+    if len(refs) > MAX_REFS:
         raise ClientException(f"{refs_field} takes at most 100 names or ARNs.")
     limit = page_size(request.get("maxResults"), 100, 100)
     names = [arns.name_from(r, arn_kind) for r in refs]

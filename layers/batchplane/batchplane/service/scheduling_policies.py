@@ -31,7 +31,7 @@ class SchedulingPolicies:
         refs = request.get("arns")
         if not isinstance(refs, list) or not refs:
             raise ClientException("arns is required: list 1 to 100 scheduling policy ARNs.")
-        if len(refs) > 100:
+        if len(refs) > named.MAX_REFS:
             raise ClientException("arns takes at most 100 scheduling policy ARNs.")
         names = [arns.name_from(r, "scheduling-policy") for r in refs]
         return {"schedulingPolicies": [i.doc for i in self.policies.get_many(names)]}

@@ -15,7 +15,7 @@ from ..clock import now_ms
 from ..domain import jobs as rules
 from ..domain import triggers as domain
 from ..errors import ClientException, ConflictError
-from .named import page_size
+from .named import MAX_REFS, page_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,7 @@ def _names(request: dict[str, Any], field: str) -> list[str] | None:
     if (
         not isinstance(names, list)
         or not all(isinstance(n, str) for n in names)
-        or len(names) > 100
+        or len(names) > MAX_REFS
     ):
         raise ClientException(f"{field} must be a list of at most 100 names.")
     return names

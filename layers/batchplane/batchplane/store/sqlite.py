@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import sqlite3
 import threading
 import zlib
@@ -480,10 +481,10 @@ def _wire(value: Any) -> dict[str, Any]:
 def _number(value: int | float) -> str:
     if isinstance(value, int):
         return str(value)
-    return str(Decimal(repr(value)).normalize()) if value == value else "NaN"
+    return "NaN" if math.isnan(value) else str(Decimal(repr(value)).normalize())
 
 
-def _stream_record(seq: int, event: str, pk: str, sk: str, old: str | None, new: str | None,
+def _stream_record(seq: int, event: str, pk: str, sk: str, old: str | None, new: str | None,  # noqa: PLR0917 - a stream row's columns, in order: called as _stream_record(*row)
                    at: int, by_ttl: int) -> dict[str, Any]:
     change: dict[str, Any] = {
         "ApproximateCreationDateTime": at // 1000,
@@ -522,7 +523,7 @@ def _decode_token(token: str | None) -> list[str] | None:
     except (ValueError, TypeError, RecursionError, binascii.Error) as e:
         raise ClientException(_BAD_TOKEN) from e
     # gsi1pk, gsi1sk, pk, sk: strings SQLite can store (a lone surrogate is not UTF-8).
-    if not (isinstance(key, list) and len(key) == 4 and all(isinstance(k, str) for k in key)):
+    if not (isinstance(key, list) and len(key) == 4 and all(isinstance(k, str) for k in key)):  # noqa: PLR2004 - the four keys the comment above names
         raise ClientException(_BAD_TOKEN)
     try:
         "".join(key).encode()
