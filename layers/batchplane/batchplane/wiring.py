@@ -1,4 +1,6 @@
-"""Builds the use cases once per process from the settings (one store, one launcher)."""
+"""The one place that builds things: every use case, adapter and repository, once per
+process, from the settings (one store, one launcher); each use case receives what it
+needs and builds nothing (docs/architecture.md maps them)."""
 
 from __future__ import annotations
 
