@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .domain import capacity
+from .domain import arrays, capacity
 from .domain.cost import (
     CostTotal,
     JobCost,
@@ -19,7 +19,6 @@ from .domain.cost import (
     PriceTableError,
     array_cost,
     environment_name,
-    is_array_parent,
     job_cost,
     totals,
 )
@@ -95,7 +94,7 @@ class Costs:
 
     def of(self, job: dict[str, Any], now: int | None = None) -> JobCost:
         """Any job; an array parent's is its children's (read with ListJobs + DescribeJobs)."""
-        if not is_array_parent(job):
+        if not arrays.is_parent(job):
             return self.one(job, now)
         ids = [s["jobId"] for s in all_jobs(self.batch, arrayJobId=job["jobId"])]
         return array_cost(job, (self.one(child, now) for child in describe_all(self.batch, ids)))
@@ -109,7 +108,7 @@ class Costs:
             ids = [s["jobId"] for status in ("SUCCEEDED", "FAILED")
                    for s in _paginate(self.batch, jobQueue=queue, jobStatus=status)]
             for job in describe_all(self.batch, ids):
-                if is_array_parent(job):
+                if arrays.is_parent(job):
                     continue
                 cost = self.one(job)
                 by_queue.append((queue, cost))

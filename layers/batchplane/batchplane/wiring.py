@@ -111,7 +111,7 @@ def services() -> Services:
             workflows = _workflows()
             resources = Resources(repos)
             share_usage = ShareUsage(repos, resources)
-            attempts = Attempts(repos, resources, share_usage)
+            attempts = Attempts(repos, share_usage)
             multinode = Nodes(repos, attempts, launcher)
             dependencies = Dependencies(repos, workflows, multinode)
             arrays = Arrays(repos, dependencies, launcher)
@@ -128,7 +128,8 @@ def services() -> Services:
                 tags=Tags(repos, resources),
                 jobs=jobs,
                 scheduler=scheduler,
-                watchdog=Watchdog(repos, resources, attempts, launcher, dependencies, arrays, scheduler),
+                watchdog=Watchdog(repos, resources, attempts, launcher, dependencies, arrays,
+                                  multinode=multinode, scheduler=scheduler),
                 attempts=attempts,
                 arrays=arrays,
                 reactions=Reactions(dependencies, arrays, multinode),

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import costing
-from ..domain import capacity
-from ..domain.cost import JobCost, PriceTableError, environment_name, format_usd, is_array_parent
+from ..domain import arrays, capacity
+from ..domain.cost import JobCost, PriceTableError, environment_name, format_usd
 from ..endpoint import ACTIVE, ENDED, LOG_GROUP, SNAPSHOT_MAX, array_size, fold_arrays, job_queues, log_stream, when
 from . import graph
 
@@ -284,7 +284,7 @@ class Dashboard:
         parts = [f'<p><a href="{_job_href(job["jobId"])}/graph">Dependency graph</a></p>',
                  f'<table class="fields" id="job" data-status="{job["status"]}">{info}</table>']
         ended_ms = now - int(job.get("stoppedAt") or now)
-        if is_array_parent(job):
+        if arrays.is_parent(job):
             parts.append(self._array(job))
             live = job["status"] not in ENDED or ended_ms < SETTLE_MS
         else:

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import capacity
+from . import arrays, capacity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -93,11 +93,6 @@ class JobCost:
         return (self.compute_usd or 0.0) + self.control_plane_usd
 
 
-def is_array_parent(job: dict[str, Any]) -> bool:
-    props = job.get("arrayProperties") or {}
-    return "size" in props and "index" not in props
-
-
 def is_array_child(job: dict[str, Any]) -> bool:
     return "index" in (job.get("arrayProperties") or {})
 
@@ -147,7 +142,7 @@ def compute_cost(job: dict[str, Any], ce: dict[str, Any] | None, catalog: capaci
     """(USD or None, seconds billed, basis) of the job's compute."""
     spans = attempt_seconds(job, now_ms)
     seconds = sum(spans)
-    if is_array_parent(job):
+    if arrays.is_parent(job):
         return None, 0.0, "an array's compute is its children's"
     node = "nodeDetails" in job
     if job.get("nodeProperties") and not node:
@@ -189,7 +184,7 @@ def compute_cost(job: dict[str, Any], ce: dict[str, Any] | None, catalog: capaci
 
 def control_plane_cost(job: dict[str, Any], prices: Prices) -> float:
     """The control plane's requests the cost meter attributes to the job."""
-    if is_array_parent(job):
+    if arrays.is_parent(job):
         return 0.0  # each child's figure includes its share of the parent
     base = prices.array_child if is_array_child(job) else prices.job
     extra_attempts = max(0, len(job.get("attempts") or []) - 1)

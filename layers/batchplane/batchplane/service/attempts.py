@@ -13,15 +13,13 @@ if TYPE_CHECKING:
     from ..store import Item
     from ..store.repositories import Repositories
     from .fairshare import ShareUsage
-    from .resources import Resources
 
 
 class Attempts:
-    def __init__(self, repos: Repositories, resources: Resources, share_usage: ShareUsage) -> None:
+    def __init__(self, repos: Repositories, share_usage: ShareUsage) -> None:
         self.store = repos.store
         self.jobs = repos.jobs
         self.usage = repos.usage
-        self.resources = resources
         self.share_usage = share_usage
 
     def task_running(self, job_id: str, run: int, *, task_arn: str, log_stream: str | None,

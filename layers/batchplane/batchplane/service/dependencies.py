@@ -115,7 +115,7 @@ class Dependencies:
         """A job ended: release every job that waits for it. True when one became RUNNABLE."""
         runnable = False
         for dependent, edge in self.edges.of(job_id):
-            if not (edge.extra or {}).get("released"):
+            if not edge.extra.get("released"):
                 runnable |= self.release(job_id, dependent, status)
         return runnable
 
@@ -124,7 +124,7 @@ class Dependencies:
         while True:
             edge = self.edges.get(dep_id, job_id)
             item = self.jobs.get(job_id)
-            if edge is None or item is None or (edge.extra or {}).get("released"):
+            if edge is None or item is None or edge.extra.get("released"):
                 break
             decision = rules_deps.released(dep_status, edge.doc.get("type"))
             ops = [self.edges.release_op(edge, decision)]

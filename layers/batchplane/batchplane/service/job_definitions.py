@@ -77,7 +77,7 @@ class JobDefinitions:
         item = self.resources.job_definition(ref)
         if item.doc["status"] != "INACTIVE":
             item.doc["status"] = "INACTIVE"
-            item.extra = {**(item.extra or {}), "status": "INACTIVE"}
+            item.extra["status"] = "INACTIVE"
             named.replace(self.store, item, "Job definition")
         return {}
 

@@ -401,8 +401,7 @@ def _shown(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _has_children(item: Item) -> bool:
     """An array parent whose children exist or are being made: its fan-out has begun."""
-    props = item.doc.get("arrayProperties") or {}
-    return "size" in props and "index" not in props and bool(item.job.fanout)
+    return arrays.is_parent(item.doc) and bool(item.job.fanout)
 
 
 def request_key(caller: str, invocation_id: str | None, body: bytes | str) -> str | None:

@@ -20,12 +20,10 @@ _JD_REF = re.compile(r"^([A-Za-z0-9_-]{1,128})(?::([0-9]+))?$")
 
 class Resources:
     def __init__(self, repos: Repositories) -> None:
-        self.usage = repos.usage
         self.environments = repos.environments
         self.queues = repos.queues
         self.policies = repos.policies
         self.definitions = repos.definitions
-        self.jobs = repos.jobs
 
     def compute_environment(self, ref: str) -> Item:
         name = arns.name_from(ref, "compute-environment")

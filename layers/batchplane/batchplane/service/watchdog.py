@@ -28,7 +28,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
-from ..domain import bookkeeping, compute, nodes
+from ..domain import arrays, bookkeeping, compute, nodes
 from ..domain import jobs as rules
 from ..domain.dependencies import parent_dependencies
 from ..errors import ClientException, ConflictError
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .arrays import Arrays
     from .attempts import Attempts
     from .dependencies import Dependencies
+    from .nodes import Nodes
     from .resources import Resources
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,14 @@ RECONCILE_AFTER_MS = 120_000
 
 class Watchdog:
     def __init__(self, repos: Repositories, resources: Resources, attempts: Attempts, launcher: TaskLauncher,
-                 dependencies: Dependencies, arrays: Arrays, scheduler: Scheduler) -> None:
+                 dependencies: Dependencies, arrays: Arrays, *, multinode: Nodes, scheduler: Scheduler) -> None:
         self.jobs = repos.jobs
         self.resources = resources
         self.attempts = attempts
         self.launcher = launcher
         self.dependencies = dependencies
         self.arrays = arrays
+        self.multinode = multinode
         self.scheduler = scheduler
 
     def promote(self, job_id: str) -> None:
@@ -108,28 +110,26 @@ class Watchdog:
         nothing."""
         doc = item.doc
         job_id = doc["jobId"]
-        props = doc.get("arrayProperties") or {}
-        multinode = self.dependencies.multinode
-        if nodes.is_parent(doc) and item.job.nodes_attempt and multinode is not None:
-            multinode.advance(job_id)  # its nodes' records were dropped: do what is due
+        if nodes.is_parent(doc) and item.job.nodes_attempt:
+            self.multinode.advance(job_id)  # its nodes' records were dropped: do what is due
             return
         if nodes.is_node(doc):
-            if multinode is not None:
-                multinode.advance(str(item.job.mnp))  # waits for its main node to run
+            self.multinode.advance(str(item.job.mnp))  # waits for its main node to run
             return
-        if "size" in props and "index" not in props:  # an array parent
-            fanout = str(item.job.fanout or "")
-            if bookkeeping.is_fanout_done(fanout) and self.arrays is not None:
+        if arrays.is_parent(doc):
+            fanout = item.job.fanout
+            if bookkeeping.is_fanout_done(fanout):
                 self.arrays.settle(job_id)
             elif fanout:
                 # Its StartExecution may have failed after the mark was saved, or its
                 # execution ended without recording on the parent (the Failed step ran
                 # out of retries): nothing else starts it again. A running one is left.
                 self._restart_fanout(item)
-            elif not int(item.job.waiting):
+            elif not item.job.waiting:
                 self.dependencies.ready(job_id)
             return
-        deps = (doc.get("dependsOn") or []) if "index" in props else parent_dependencies(doc)
+        child = "index" in (doc.get("arrayProperties") or {})
+        deps = (doc.get("dependsOn") or []) if child else parent_dependencies(doc)
         found = {d.doc["jobId"]: d for d in self.jobs.get_many([d["jobId"] for d in deps if "jobId" in d])}
         ended = [d for d in deps if d.get("jobId") in found and found[d["jobId"]].doc["status"] in rules.TERMINAL]
         if ended:
@@ -155,8 +155,8 @@ class Watchdog:
                         self._relaunch_unrecorded(item, now_ms(), grace_ms=0)
             for item in self.jobs.every(name, rules.PENDING):
                 self._restart_fanout(item)
-                if nodes.is_parent(item.doc) and self.dependencies.multinode is not None:
-                    self.dependencies.multinode.advance(item.doc["jobId"])
+                if nodes.is_parent(item.doc):
+                    self.multinode.advance(item.doc["jobId"])
         self._reconcile(in_flight)
 
     def _restart_fanout(self, item: Item) -> None:

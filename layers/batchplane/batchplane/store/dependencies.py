@@ -53,5 +53,5 @@ class DependencyEdges:
         """A transaction entry marking the edge released with ``decision`` (a
         compare-and-swap: an edge is released once). A released edge is spent: it
         expires with the jobs, not kept for good."""
-        edge.extra = {**(edge.extra or {}), "released": decision, "expiresAt": retention_expiry()}
+        edge.extra.update(released=decision, expiresAt=retention_expiry())
         return self.store.replace_op(edge)

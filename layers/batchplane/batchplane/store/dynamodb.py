@@ -132,7 +132,7 @@ class Item:
             "gsi1pk": self.gsi1pk,
             "gsi1sk": self.gsi1sk,
         }
-        raw.update(self.extra or {})
+        raw.update(self.extra)
         return {**serialize(raw), "doc": encode_doc(self.doc)}
 
     @classmethod

@@ -121,7 +121,7 @@ def _attrs(item: Item) -> dict[str, Any]:
     """An item's top-level attributes but its key and document (None ones left out, as
     DynamoDB has no null attributes written by the DynamoDB adapter), as DynamoDB's
     numbers read back: a whole float an int, a tuple a list."""
-    raw = {"version": item.version, "gsi1pk": item.gsi1pk, "gsi1sk": item.gsi1sk, **(item.extra or {})}
+    raw = {"version": item.version, "gsi1pk": item.gsi1pk, "gsi1sk": item.gsi1sk, **item.extra}
     return _from_dynamo(_to_dynamo({k: v for k, v in raw.items() if v is not None}))
 
 
