@@ -3,7 +3,8 @@ Carlo pi array and its aggregate, submitted to a ``batchplane local up --data-di
 subprocess, the stack killed with SIGKILL while the children run, started again on the
 same data directory (and port: the running children keep their endpoint), and the
 aggregate's estimate comes out as it does without the kill, from every child's partial
-result, with no job run twice.
+result (those put just before the kill too: S3 writes are journaled before they are
+answered), with no job run twice.
 
 The demo's own functions set it up (``demo._setup``: compute environment, queue, the
 worker and aggregate definitions) and read its result (``demo._last_line``).
@@ -15,12 +16,10 @@ import inspect
 import json
 import random
 import socket
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from batchplane.local import demo
-from batchplane.local.stack import EMULATOR_STATE
 
 from .support import TERMINAL
 from .test_restart import UpProcess, _statuses, _until
@@ -71,7 +70,6 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
         bucket = f"batchplane-demo-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
         demo._setup(batch, bucket, SAMPLES)
-        set_up = time.time()
         # As demo.run submits them, plus patience: the children reach S3 through the stack,
         # which is down for the restart's seconds. botocore's standard retry mode, 20
         # attempts (backoff up to 20 s, with jitter), outlasts that even on a loaded
@@ -89,18 +87,9 @@ def test_the_demo_survives_a_kill_9_in_the_middle(tmp_path: Path) -> None:
             started = s.get("RUNNING", 0) + s.get("SUCCEEDED", 0) + s.get("FAILED", 0)
             return started >= 1 and s.get("SUCCEEDED", 0) + s.get("FAILED", 0) < JOBS
         _until(middle, timeout=120, what="the array's children under way")
-        # The emulator saves S3 (the bucket, the children's results) at most every second,
-        # less often on a loaded machine, and a kill -9 loses what it has not saved
-        # (docs/architecture.md): the kill comes after a save that holds the bucket and
-        # the result of every child ended so far.
-        state = tmp_path / "state" / EMULATOR_STATE
+        # No wait for a save: what a child put in S3 is journaled before it is answered
+        # (local/journal.py), so the kill may come at any moment.
         children = [f"{array}:{i}" for i in range(JOBS)]
-
-        def saved_up_to_now() -> bool:
-            ended = [j.get("stoppedAt", 0) / 1000 for j in _statuses(batch, children).values()]
-            mark = max([set_up, *ended])
-            return state.exists() and state.stat().st_mtime > mark + 0.05
-        _until(saved_up_to_now, timeout=60, what="the emulator to save the bucket and the results so far")
         before = _summary(batch, array)
         assert _statuses(batch, [aggregate])[aggregate]["status"] not in TERMINAL
     finally:

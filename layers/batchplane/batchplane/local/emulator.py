@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import moto_fixes
+from .journal import Journal, journaled
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -134,6 +135,7 @@ class _SerializeDynamoDB:
         self.activity = activity
         self.gate = _Gate()
         self.changes = 0  # requests that may have changed a saved backend
+        self.journal: Journal | None = None  # on a data directory: S3 and Logs writes, kept at once
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -142,19 +144,27 @@ class _SerializeDynamoDB:
                 body: Iterable[bytes] = list(self.app(environ, start_response))
             self.activity.saw(target)
             return body
-        body = self.run(target, lambda: self.app(environ, start_response))  # moto has made the change by now
+        kept = None
+        if self.journal is not None and journaled(environ):
+            payload = environ["wsgi.input"].read()
+            environ["wsgi.input"] = io.BytesIO(payload)
+            kept = environ, payload
+        body = self.run(target, lambda: self.app(environ, start_response), kept)  # moto has made the change by now
         signed_for = environ.get("HTTP_AUTHORIZATION", "")
         if environ.get("REQUEST_METHOD") != "GET" and "/scheduler/aws4_request" in signed_for:
             self.activity.schedule_writes += 1
         return body
 
-    def run(self, target: str, serve: Callable[[], Any]) -> Any:
+    def run(self, target: str, serve: Callable[[], Any], kept: tuple[dict[str, Any], bytes] | None = None) -> Any:
         """Serve a request that is not DynamoDB's (by the app, or by moto's handler directly)
         with the bookkeeping of every request: saves wait for it, it counts as a change,
-        its activity wakes who waits for it."""
+        its activity wakes who waits for it. ``kept``: the request (environ and body) to
+        journal before it is answered."""
         with self.gate.passing():
             out = serve()
             self.changes += 1
+            if kept is not None and self.journal is not None:
+                self.journal.append(*kept)
         self.activity.saw(target)
         return out
 
@@ -225,6 +235,44 @@ def _dispatch(handler: Callable[..., Any], request: AWSPreparedRequest) -> tuple
     status, headers, body = result if len(result) == 3 else (200, {}, result)  # noqa: PLR2004 - moto's handlers answer (status, headers, body) or a body alone
     data = body.encode() if isinstance(body, str) else (body or b"")
     return int(status), {k: str(v) for k, v in dict(headers).items()}, data
+
+
+def _environ(request: AWSPreparedRequest) -> dict[str, Any]:
+    """The WSGI environ of a botocore request, as a server would make it."""
+    url = urlsplit(request.url)
+    body = request.body or b""
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    fields = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(url.path) or "/",
+        "RAW_URI": url.path + (f"?{url.query}" if url.query else ""),
+        "QUERY_STRING": url.query,
+        "SERVER_NAME": url.hostname or "127.0.0.1",
+        "SERVER_PORT": str(url.port or 80),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": url.scheme or "http",
+    }
+    for key, raw in request.headers.items():
+        value = raw.decode() if isinstance(raw, bytes) else raw
+        name = key.upper().replace("-", "_")
+        if name == "CONTENT_TYPE":
+            fields["CONTENT_TYPE"] = value
+        elif name != "CONTENT_LENGTH":
+            fields[f"HTTP_{name}"] = value
+    fields.setdefault("HTTP_HOST", url.netloc)
+    return _wsgi(fields, bytes(body))
+
+
+def _wsgi(fields: dict[str, str], body: bytes) -> dict[str, Any]:
+    """A WSGI environ from a request's string fields (as the journal keeps them) and body."""
+    return {**fields, "wsgi.version": (1, 0), "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "CONTENT_LENGTH": str(len(body))}
 
 
 def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -328,46 +376,16 @@ class Emulator:
         assert self.server is not None, "the emulator is not running"
         direct = _direct_handler(request)
         if direct is not None:
+            app = self._app()
             target = str(request.headers.get("X-Amz-Target") or "")
-            status, headers, data = self._app().run(target, lambda: _dispatch(direct, request))
+            environ = _environ(request) if app.journal is not None else {}
+            kept = (environ, environ["wsgi.input"].getvalue()) if environ and journaled(environ) else None
+            status, headers, data = app.run(target, lambda: _dispatch(direct, request), kept)
             fields = HTTPHeaders()
             for key, value in headers.items():
                 fields[key] = value
             return AWSResponse(request.url, status, fields, _Raw(data))
-        url = urlsplit(request.url)
-        body = request.body or b""
-        if hasattr(body, "read"):
-            body = body.read()
-        if isinstance(body, str):
-            body = body.encode()
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": request.method,
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote(url.path) or "/",
-            "RAW_URI": url.path + (f"?{url.query}" if url.query else ""),
-            "QUERY_STRING": url.query,
-            "SERVER_NAME": url.hostname or "127.0.0.1",
-            "SERVER_PORT": str(url.port or 80),
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": url.scheme or "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "CONTENT_LENGTH": str(len(body)),
-        }
-        for key, raw in request.headers.items():
-            value = raw.decode() if isinstance(raw, bytes) else raw
-            name = key.upper().replace("-", "_")
-            if name == "CONTENT_TYPE":
-                environ["CONTENT_TYPE"] = value
-            elif name != "CONTENT_LENGTH":
-                environ[f"HTTP_{name}"] = value
-        environ.setdefault("HTTP_HOST", url.netloc)
-        response, data = _call(self.server.app, environ)
+        response, data = _call(self.server.app, _environ(request))
         headers = HTTPHeaders()
         for key, value in response["headers"]:
             headers[key] = value
@@ -389,36 +407,54 @@ class Emulator:
 
     def save(self, path: Path) -> bool:
         """Write the saved services' backends to ``path`` (atomically) if they may have
-        changed since the last save; True when it wrote."""
+        changed since the last save; True when it wrote. The journal moves on to a new
+        file meanwhile: the snapshot holds every request of the files before it."""
         app = self._app()
         if app.changes == self._saved_at:
             return False
         with app.gate.closed():
             changes = app.changes
+            replay_from = app.journal.rotate() if app.journal is not None else 0
             state = {service: {account: dict(regions) for account, regions in backends.get_backend(service).items()}  # type: ignore[call-overload]
                      for service in SAVED_SERVICES}
             buffer = io.BytesIO()
-            _Pickler(buffer).dump(state)
+            _Pickler(buffer).dump({"services": state, "journal": replay_from})
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(buffer.getvalue())
         tmp.replace(path)
         self._saved_at = changes
+        if app.journal is not None:
+            app.journal.prune(replay_from)
         return True
 
     def load(self, path: Path) -> None:
-        """Put back what ``save`` wrote (before anything else uses the emulator)."""
-        if not path.exists():
-            return
-        try:
-            state = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, in the user's data directory
-        except Exception:  # noqa: BLE001 - a snapshot from another moto version, say: start empty
-            log.exception("the emulator's saved state in %s cannot be read; starting without it", path)
-            return
-        for service, accounts in state.items():
+        """Put back what ``save`` wrote, serve the journal's requests after it again, and
+        journal from now on (before anything else uses the emulator)."""
+        snapshot: dict[str, Any] = {}
+        if path.exists():
+            try:
+                snapshot = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, in the user's data directory
+            except Exception:  # noqa: BLE001 - a snapshot from another moto version, say: start empty
+                log.exception("the emulator's saved state in %s cannot be read; starting without it", path)
+        # Saved before the journal: the services alone.
+        services = snapshot.get("services", snapshot) if snapshot else {}
+        replay_from = int(snapshot.get("journal", 0))
+        for service, accounts in services.items():
             live = backends.get_backend(service)
             for account, regions in accounts.items():
                 for region, backend in regions.items():
                     dict.__setitem__(live[account], region, backend)
+        app, journal = self._app(), Journal(path)
+        journal.prune(replay_from)
+        replayed = 0
+        for fields, body in journal.records(since=replay_from):
+            _call(app, _wsgi(fields, body))  # counts as a change: the next save holds it
+            replayed += 1
+        # Appends go to a new file: the replayed ones stay in theirs until that save.
+        journal.open(max([replay_from - 1, *(n for n, _ in journal.files())]) + 1)
+        app.journal = journal
+        if replayed:
+            log.info("served %d journaled S3 and Logs writes again, after the last save", replayed)
 
     def _app(self) -> _SerializeDynamoDB:
         assert self.server is not None, "the emulator is not running"
@@ -430,5 +466,8 @@ class Emulator:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+            journal = self._app().journal
+            if journal is not None:
+                journal.close()
         if self._thread:
             self._thread.join(timeout=5)
