@@ -370,6 +370,12 @@ class Emulator:
         sockets, HTTP parsing and server threads in between, which were a third of local
         mode's CPU. For the control plane's own clients; users and jobs use the port."""
         client.meta.events.register_first("before-send", self._send)
+        # One User-Agent for all its requests: botocore builds it again twice a request
+        # (a third of a CreateLogStream's CPU on the client side), and nothing here reads it.
+        creator = getattr(client, "_user_agent_creator", None)
+        if creator is not None:
+            user_agent = creator.to_string()
+            creator.to_string = lambda: user_agent
         return client
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
