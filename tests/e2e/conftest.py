@@ -35,10 +35,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterable[LocalStack]:
-    # Signatures are verified: only the keys the tests' clients sign with are known.
-    # Four GPUs to share, as on a machine with four (tests/e2e/test_gpus.py).
-    with LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}, gpus=4) as s:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterable[LocalStack]:
+    # As `batchplane local up` runs by default: on a data directory, with its worker
+    # process (local/worker.py). Signatures are verified: only the keys the tests'
+    # clients sign with are known. Four GPUs to share, as on a machine with four
+    # (tests/e2e/test_gpus.py).
+    with LocalStack(port=0, credentials={ACCESS_KEY: SECRET_KEY, **CALLERS}, gpus=4,
+                    data_dir=tmp_path_factory.mktemp("e2e-stack"), workers=True) as s:
         yield s
 
 

@@ -38,7 +38,8 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     try:
         stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir, credentials=credentials,
-                           any_credentials=args.insecure_any_credentials, gpus=args.gpus).start()
+                           any_credentials=args.insecure_any_credentials, gpus=args.gpus,
+                           workers=True).start()
     except OSError as e:
         if e.errno != errno.EADDRINUSE:
             raise

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -126,14 +126,18 @@ class Router:
 
     # -- background sources -----------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, elsewhere: Collection[str] = ()) -> None:
+        """Every trigger of the template: stream mappings, schedules, the TTL sweep.
+        ``elsewhere``: functions whose stream mappings a worker process runs (see
+        local/worker.py) rather than this one."""
         mappings: list[_Mapping] = []
         for fn in self.functions.values():
             for name, ev in fn.spec.events.items():
                 kind = ev.get("Type")
                 props = ev.get("Properties", {})
                 if kind == "DynamoDB" and self.store is not None:
-                    self._spawn(f"stream-{name}", self._consume_store, _Mapping(fn, props, name))
+                    if fn.spec.logical_id not in elsewhere:
+                        self._spawn(f"stream-{name}", self._consume_store, _Mapping(fn, props, name))
                 elif kind == "DynamoDB":
                     mapping = _Mapping(fn, props, name)
                     mappings.append(mapping)
@@ -144,6 +148,15 @@ class Router:
             self._spawn("stream-reader", self._read_stream, mappings)
         if self.store is not None:
             self._spawn("ttl", self._expire)
+
+    def start_streams(self, functions: Collection[str]) -> None:
+        """The embedded stream's mappings of ``functions`` alone: a worker process's part."""
+        assert self.store is not None
+        for logical_id in functions:
+            fn = self.functions[logical_id]
+            for name, ev in fn.spec.events.items():
+                if ev.get("Type") == "DynamoDB":
+                    self._spawn(f"stream-{name}", self._consume_store, _Mapping(fn, ev.get("Properties", {}), name))
 
     @property
     def consumers(self) -> list[str]:

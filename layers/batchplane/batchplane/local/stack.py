@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+import subprocess
 import threading
 import time
 import uuid
@@ -30,7 +31,7 @@ from ..dashboard import Dashboard
 from ..dashboard.server import answer as answer_dashboard
 from ..dashboard.server import for_endpoint as dashboard_for
 from ..store.sqlite import SqliteStore
-from . import cloudformation
+from . import cloudformation, worker
 from .bus import LocalBus
 from .emulator import Emulator
 from .instances import DevicePool
@@ -73,7 +74,7 @@ class LocalStack:
                  kill_grace_seconds: float = 30.0, timeout_scale: float = 1.0,
                  store: str = "sqlite", data_dir: Path | str | None = None,
                  credentials: Mapping[str, str] | None = None, any_credentials: bool = False,
-                 gpus: int | None = None) -> None:
+                 gpus: int | None = None, workers: bool = False) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         if store == "dynamodb" and data_dir is not None:
@@ -103,6 +104,10 @@ class LocalStack:
         self.keys: dict[str, str] = {}
         self.job_access_key = ""
         self.dashboard: Dashboard | None = None
+        # A worker process for some stream consumers (local/worker.py): `local up` on a
+        # data directory's embedded store, whose file the two processes share.
+        self.workers = workers
+        self.worker: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -189,7 +194,12 @@ class LocalStack:
         )
         self._set_env({"BATCHPLANE_ARRAY_STATE_MACHINE": machines["ArrayStateMachine"]})
         wiring.reset()
-        self.router.start()
+        elsewhere = worker.FUNCTIONS if self.workers and self.store is not None and self.data_dir else ()
+        self.router.start(elsewhere=elsewhere)
+        if elsewhere:
+            assert self.data_dir is not None
+            self.worker = subprocess.Popen(worker.command(self.data_dir / DATABASE, self.template_path, TABLE_NAME),
+                                           stdin=subprocess.DEVNULL)
         if self.data_dir:
             self._saver = threading.Thread(target=self._save_emulator, name="emulator-save", daemon=True)
             self._saver.start()
@@ -286,6 +296,13 @@ class LocalStack:
             self.bus.stop()
         if self.router:
             self.router.stop()
+        if self.worker:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait(timeout=10)
         for server in (self.server, self.internal):
             if server:
                 server.shutdown()

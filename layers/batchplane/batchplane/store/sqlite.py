@@ -16,9 +16,11 @@ tell them apart (tests/contract holds both to one suite):
 - ``expire`` deletes items whose ``expiresAt`` (DynamoDB's TTL attribute) has passed, with
   REMOVE records marked as the TTL service's, as DynamoDB does.
 
-One connection, one lock: the control plane runs in one process, and SQLite serializes
-writers anyway. WAL with ``synchronous=NORMAL``: a committed transaction survives the
-process being killed (kill -9); only a power cut may lose the last ones.
+One connection, one lock in each process: SQLite serializes writers anyway. A worker
+process of local mode (local/worker.py) opens the same file for its stream consumers;
+``follow`` tells it of the other process's commits. WAL with ``synchronous=NORMAL``: a
+committed transaction survives the process being killed (kill -9); only a power cut may
+lose the last ones.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER N
 """
 _BAD_TOKEN = "The nextToken is not valid: use the value a listing returned."
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's (local/worker.py)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class SqliteStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Another process on the same file (local/worker.py) may hold the write lock
+            # a moment: wait for it rather than fail with "database is locked".
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -383,6 +389,16 @@ class SqliteStore:
     def _notify(self) -> None:
         for event in self._listeners:
             event.set()
+
+    def follow(self, stop: threading.Event, interval: float) -> None:
+        """Until ``stop``: wake the listeners when another process's commits appended
+        stream records (this process's own wake them at once), looking every ``interval``."""
+        seen = self.last_sequence()
+        while not stop.wait(interval):
+            last = self.last_sequence()
+            if last != seen:
+                seen = last
+                self._notify()
 
     def last_sequence(self) -> int:
         with self._lock:
