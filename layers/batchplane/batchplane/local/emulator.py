@@ -383,9 +383,14 @@ class Emulator:
         direct = _direct_handler(request)
         if direct is not None:
             app = self._app()
-            target = str(request.headers.get("X-Amz-Target") or "")
-            environ = _environ(request) if app.journal is not None else {}
-            kept = (environ, environ["wsgi.input"].getvalue()) if environ and journaled(environ) else None
+            raw_target = request.headers.get("X-Amz-Target") or ""
+            # botocore's headers may be bytes: str() of those would be "b'...'".
+            target = raw_target.decode() if isinstance(raw_target, bytes) else str(raw_target)
+            kept = None
+            if app.journal is not None and target.startswith("Logs_"):  # of the direct ones, what it keeps
+                environ = _environ(request)
+                if journaled(environ):
+                    kept = environ, environ["wsgi.input"].getvalue()
             status, headers, data = app.run(target, lambda: _dispatch(direct, request), kept)
             fields = HTTPHeaders()
             for key, value in headers.items():
