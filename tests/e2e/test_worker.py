@@ -4,14 +4,16 @@ included."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchplane.local import worker
 
+from .support import Env, make_client, uniq
 from .test_restart import UpProcess
 
 if TYPE_CHECKING:
@@ -56,3 +58,34 @@ def test_the_worker_ends_with_a_stack_killed_under_it(tmp_path: Path) -> None:
     while _workers_of(parent):
         assert time.monotonic() < deadline, "the worker outlived its stack"
         time.sleep(0.05)
+
+
+
+def test_a_worker_that_dies_is_started_again_and_publishes_what_it_missed(
+        stack: LocalStack, endpoint: str, batch: Any, env: Env) -> None:
+    sqs, events = make_client("sqs", endpoint), make_client("events", endpoint)
+    name = uniq("worker-events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["batchplane"], "detail-type": ["Batch Job State Change"]}
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    try:
+        assert stack.worker is not None
+        stack.worker.kill()  # SIGKILL: it publishes nothing more
+        job = batch.submit_job(jobName=name, jobQueue=env.queue, jobDefinition=env.jobdef)["jobId"]
+        deadline = time.monotonic() + 60
+        seen: list[str] = []
+        # The job's first changes come while no worker runs (it is started again after
+        # a second): they are published from its checkpoint all the same.
+        while "SUCCEEDED" not in seen:
+            assert time.monotonic() < deadline, f"events after the worker's restart: {seen}"
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                detail = json.loads(m["Body"])["detail"]
+                if detail["jobId"] == job:
+                    seen.append(detail["status"])
+        assert {"RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"} <= set(seen)
+        assert _workers_of(os.getpid()) == [stack.worker.pid]
+    finally:
+        events.remove_targets(Rule=name, Ids=["queue"])
+        events.delete_rule(Name=name)

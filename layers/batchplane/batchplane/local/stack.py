@@ -53,6 +53,7 @@ DEFAULT_ACCESS_KEY = "local"
 EMULATOR_STATE = "emulator.pickle"  # S3, Logs, SQS, EventBridge and Scheduler data, saved
 SAVE_SECONDS = 1.0  # how often the emulator's data is saved when it changed, at most
 SAVE_COST_FACTOR = 30  # pause after a save, in multiples of the time it took
+WORKER_RESTART_SECONDS = 1.0  # a worker process that ended is started again after this
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/&]+/\d{8}/([^/&]+)/([^/&]+)/aws4_request")  # region, service
 READ_TIMEOUT_SECONDS = 30  # a request must arrive within this (each read of it)
@@ -197,9 +198,8 @@ class LocalStack:
         elsewhere = worker.FUNCTIONS if self.workers and self.store is not None and self.data_dir else ()
         self.router.start(elsewhere=elsewhere)
         if elsewhere:
-            assert self.data_dir is not None
-            self.worker = subprocess.Popen(worker.command(self.data_dir / DATABASE, self.template_path, TABLE_NAME),
-                                           stdin=subprocess.DEVNULL)
+            self._start_worker()
+            threading.Thread(target=self._supervise_worker, name="worker-supervisor", daemon=True).start()
         if self.data_dir:
             self._saver = threading.Thread(target=self._save_emulator, name="emulator-save", daemon=True)
             self._saver.start()
@@ -207,6 +207,21 @@ class LocalStack:
         self.launcher.adopt()
         wiring.services().watchdog.recover()
         return self
+
+    def _start_worker(self) -> None:
+        assert self.data_dir is not None
+        self.worker = subprocess.Popen(worker.command(self.data_dir / DATABASE, self.template_path, TABLE_NAME),
+                                       stdin=subprocess.DEVNULL)
+
+    def _supervise_worker(self) -> None:
+        """Start the worker again if it ends while the stack runs: its consumers resume at
+        their checkpoints, so what it was publishing is published, late rather than never."""
+        while self.worker is not None:
+            code = self.worker.wait()
+            if self._stopping.wait(WORKER_RESTART_SECONDS):
+                return
+            log.error("the worker process ended (exit status %s); starting it again", code)
+            self._start_worker()
 
     def _known_keys(self) -> dict[str, str]:
         if self.credentials is not None:
@@ -296,6 +311,7 @@ class LocalStack:
             self.bus.stop()
         if self.router:
             self.router.stop()
+        self._stopping.set()  # the worker's supervisor starts it no more
         if self.worker:
             self.worker.terminate()
             try:
@@ -307,7 +323,6 @@ class LocalStack:
             if server:
                 server.shutdown()
                 server.server_close()
-        self._stopping.set()
         if self._saver:
             self._saver.join(timeout=10)
         if self.moto and self.data_dir and self.moto.server:
