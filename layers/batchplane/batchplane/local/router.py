@@ -130,15 +130,14 @@ class Router:
         """Every trigger of the template: stream mappings, schedules, the TTL sweep.
         ``elsewhere``: functions whose stream mappings a worker process runs (see
         local/worker.py) rather than this one."""
+        if self.store is not None:
+            self.start_streams([lid for lid in self.functions if lid not in elsewhere])
         mappings: list[_Mapping] = []
         for fn in self.functions.values():
             for name, ev in fn.spec.events.items():
                 kind = ev.get("Type")
                 props = ev.get("Properties", {})
-                if kind == "DynamoDB" and self.store is not None:
-                    if fn.spec.logical_id not in elsewhere:
-                        self._spawn(f"stream-{name}", self._consume_store, _Mapping(fn, props, name))
-                elif kind == "DynamoDB":
+                if kind == "DynamoDB" and self.store is None:
                     mapping = _Mapping(fn, props, name)
                     mappings.append(mapping)
                     self._spawn(f"stream-{name}", self._consume, mapping)

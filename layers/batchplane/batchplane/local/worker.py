@@ -35,7 +35,6 @@ from ..store.sqlite import SqliteStore
 from .router import Router
 from .template import Template
 
-log = logging.getLogger(__name__)
 FUNCTIONS = ("PublisherFunction",)  # the consumers a worker runs
 POLL_SECONDS = 0.01  # how often it looks for the stack's commits (it cannot be woken by them)
 _PR_SET_PDEATHSIG = 1
