@@ -35,3 +35,15 @@ def test_every_price_has_a_source_and_a_date() -> None:
     prices = load_prices()  # raises when a price lacks usd, source or as_of
     assert prices["region"] == "us-east-1"
     assert all(p["source"].startswith("https://aws.amazon.com/") for p in prices["prices"].values())
+
+
+def test_backlog_bench_submits_onto_a_disabled_environment_and_prints_each_segment() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.backlog", "--jobs", "5", "--segment", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if "submits/s" in line]
+    assert len(lines) == 2, done.stdout  # 3 jobs, then 2
+    assert "backlog      0 ->      3" in lines[0] and "backlog      3 ->      5" in lines[1]
+    assert all("ms a SubmitJob" in line for line in lines)
