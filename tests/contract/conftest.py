@@ -17,7 +17,8 @@ from batchplane.local import moto_fixes
 from batchplane.local.router import _as_lambda_json
 from batchplane.local.stack import LOG_GROUP, create_resources
 from batchplane.local.template import Template
-from batchplane.store import DynamoStore, SqliteStore, Store
+from batchplane.store import DynamoStore, Store
+from batchplane.store.sqlite import SqliteStore
 from moto import mock_aws
 
 if TYPE_CHECKING:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from batchplane.errors import ClientException, ConflictError
-from batchplane.store import Item, SqliteStore
+from batchplane.store import Item
 from batchplane.store.dynamodb import deserialize
+from batchplane.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -715,7 +716,8 @@ def test_a_reopened_store_keeps_items_records_and_checkpoints(tmp_path: Path) ->
 
 _WRITE_THEN_DIE = """
 import os, sys
-from batchplane.store import Item, SqliteStore
+from batchplane.store import Item
+from batchplane.store.sqlite import SqliteStore
 store = SqliteStore(sys.argv[1])
 store.put_new(Item("JOB#1", "JOB", {"status": "SUBMITTED"}, gsi1pk="JOBS#q#SUBMITTED", gsi1sk="1"))
 store.transact([store.add_op("CE#a", "USAGE", {"mvcpus": 1000})])

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from batchplane.local.router import Router, _Mapping
 from batchplane.local.template import Template
-from batchplane.store import Item, SqliteStore
+from batchplane.store import Item
+from batchplane.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,9 @@ the layout), behind one port with two adapters:
 
 - ``DynamoStore``: DynamoDB, on AWS and in local mode with ``--store dynamodb`` (moto);
 - ``SqliteStore``: local mode's embedded default, one SQLite file with the same items,
-  indexes, conditions and a change stream in DynamoDB stream record shape.
+  indexes, conditions and a change stream in DynamoDB stream record shape. It is
+  imported from ``store.sqlite``, not here: the Lambda layer does not ship local mode's
+  dependencies (orjson).
 
 The port, as the repositories use it (tests/contract holds both adapters to it):
 
@@ -39,7 +41,6 @@ from .jobs import JobStore
 from .port import Store
 from .resources import ComputeEnvironments, JobDefinitions, JobQueues, SchedulingPolicies
 from .shares import Shares
-from .sqlite import SqliteStore
 from .submit_keys import SubmitKeys
 from .triggers import ScheduleStore, TriggerStore
 from .usage import UsageCounters
@@ -56,7 +57,6 @@ __all__ = [
     "ScheduleStore",
     "SchedulingPolicies",
     "Shares",
-    "SqliteStore",
     "Store",
     "SubmitKeys",
     "TriggerStore",

