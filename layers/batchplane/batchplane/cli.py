@@ -6,6 +6,7 @@ import argparse
 import configparser
 import contextlib
 import errno
+import gc
 import os
 import signal
 import sys
@@ -27,8 +28,18 @@ def default_data_dir() -> Path:
     return Path(base) / "batchplane"
 
 
+# The stack's process holds a large heap that lives as long as it does (moto's backends,
+# the emulator's logs and events), and a scheduling round decodes hundreds of jobs: at the
+# default thresholds (700, 10, 10) the collector kept walking that heap. Measured with
+# 1,000 RUNNABLE jobs waiting on a disabled compute environment: 30 -> 19 ms of the
+# stack's CPU a SubmitJob; no change for jobs that run at once or for arrays.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 def _up(args: argparse.Namespace) -> int:
     from .local.stack import LocalStack  # noqa: PLC0415 - local mode needs moto (the local extra); the job commands run without it
+
+    gc.set_threshold(*GC_THRESHOLDS)
 
     data_dir = None if args.memory or args.store == "dynamodb" else (args.data_dir or default_data_dir())
     try:
