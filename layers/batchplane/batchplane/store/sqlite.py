@@ -118,14 +118,27 @@ class _Delete:
 _Op = _Put | _Add | _Check | _Delete
 
 
+_BY_JSON = " "  # leads the text of what orjson would not write: read back by json too
+
+
 def _dumps(value: Any) -> str:
-    """Compact JSON, as json.dumps(separators=(",", ":")) writes it; orjson, because a
-    scheduling round reads hundreds of items (see _loads). Its integers are 64-bit, as
-    the Batch API's are (api/validation.py refuses larger ones)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """Compact JSON: orjson's, 2.7x json's on a job's document (a scheduling round reads
+    hundreds). What it refuses, json writes, marked: a string holding a lone surrogate
+    (a JSON body's "\\ud800" gives one) and an integer past 64 bits, which orjson would
+    also read back as a float."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return _BY_JSON + json.dumps(value, separators=(",", ":"))
 
 
-_loads = orjson.loads  # 2.7x json.loads on a job's document
+def _loads(text: str) -> Any:
+    if text.startswith(_BY_JSON):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # a lone surrogate's escape, written by json before orjson
 
 
 def _attrs(item: Item) -> dict[str, Any]:
