@@ -17,12 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .harness import client
+from .harness import CE, Harness, client
 from .peer import LocalUp, stack_options, up_options
 from .stats import percentile
-
-DEFINITION = {"image": "public.ecr.aws/amazonlinux/amazonlinux:2023", "command": ["true"],
-              "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,16 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(up: LocalUp, jobs: int, segment: int) -> None:
-    batch = client("batch", up.endpoint)
-    batch.create_compute_environment(
-        computeEnvironmentName="backlog", type="MANAGED", state="DISABLED",
-        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 256, "instanceTypes": ["c5"],
-                          "subnets": ["subnet-backlog"], "securityGroupIds": ["sg-backlog"],
-                          "instanceRole": "ecsInstanceRole"},
-    )
-    batch.create_job_queue(jobQueueName="backlog", priority=1,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "backlog"}])
-    batch.register_job_definition(jobDefinitionName="backlog", type="container", containerProperties=DEFINITION)
+    h = Harness()
+    h.batch = client("batch", up.endpoint)
+    h._resources()  # the bench's queue, compute environment and job definitions
+    h.batch.update_compute_environment(computeEnvironment=CE, state="DISABLED")
     print(f"{jobs} jobs onto a queue whose compute environment is DISABLED (nothing runs), "
           f"{segment} a line; stack: {up.endpoint}")
     submitted = 0
@@ -61,7 +52,7 @@ def run(up: LocalUp, jobs: int, segment: int) -> None:
         cpu0, t0 = up.cpu_seconds(), time.perf_counter()
         for _ in range(n):
             start = time.perf_counter()
-            batch.submit_job(jobName="backlog", jobQueue="backlog", jobDefinition="backlog")
+            h.submit(name="backlog")
             round_trips.append(time.perf_counter() - start)
         wall, cpu1 = time.perf_counter() - t0, up.cpu_seconds()
         cpu = f"{(cpu1 - cpu0) * 1000 / n:.1f} ms" if cpu0 is not None and cpu1 is not None else "-"
