@@ -50,7 +50,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         stack = LocalStack(port=args.port, store=args.store, data_dir=data_dir, credentials=credentials,
                            any_credentials=args.insecure_any_credentials, gpus=args.gpus,
-                           workers=True).start()
+                           workers=True, api_in_worker=True).start()
     except OSError as e:
         if e.errno != errno.EADDRINUSE:
             raise

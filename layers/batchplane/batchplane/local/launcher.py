@@ -655,7 +655,7 @@ class LocalProcessLauncher:
                "instance": task.instance, "instanceType": task.instance_type, "startedAt": task.started,
                "pid": task.pid, "pidStartTime": task.start_ticks, "workdir": task.workdir, "devices": task.devices}
         try:
-            _write_atomically(task.dir / TASK_FILE, json.dumps(doc, default=_json_default))
+            _write_atomically(task.dir / TASK_FILE, json.dumps(doc, default=json_default))
         except (OSError, TypeError, ValueError) as e:
             log.warning("task %s: %s not written, the attempt cannot be adopted after a restart: %s",
                         task.arn, TASK_FILE, e)
@@ -1059,7 +1059,8 @@ def _write_atomically(path: Path, text: str) -> None:
     part.replace(path)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """json.dumps' default for job documents."""
     if isinstance(value, Decimal):  # a number as the DynamoDB store gives it back
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

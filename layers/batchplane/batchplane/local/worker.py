@@ -9,6 +9,13 @@ table's stream -> "Batch Job State Change" events), which reads the embedded sto
 file (SQLite, shared between processes), keeps its place in it, and puts its events on
 the emulator's bus through its port.
 
+It can also serve the front port's Batch API (``--front-fd``, `local up`'s default), the
+stack's busiest caller: SubmitJob then waits for no launch, event or scheduling round of
+the stack's process. The port's socket is the stack's, handed to each worker it starts;
+a request for anything else (S3, Logs, the dashboard, ...) goes on to the stack's own
+front server, which answers it as always; the one launcher call the API makes (StopTask
+at TerminateJob) goes to the stack's internal port (local/remote_launcher.py).
+
 The stack starts it after its own consumers and stops it before it closes the store. It
 ends when the stack's process does (kill -9 included): the kernel sends it SIGTERM, and
 it also looks for its parent every poll. A record it was delivering when it ended is
@@ -21,17 +28,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 
 from .. import wiring
 from ..store.sqlite import SqliteStore
+from .front import ApiFront, make_handler
+from .launcher import LocalProvisioner
+from .remote_launcher import RemoteLauncher
 from .router import Router
 from .template import Template
 
@@ -54,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--function", action="append", required=True)
+    parser.add_argument("--front-fd", type=int, help="the front port's listening socket: serve its Batch API")
+    parser.add_argument("--upstream", help="with --front-fd: the stack's own front port, for every other request")
+    parser.add_argument("--internal", help="with --front-fd: the stack's internal port, for the launcher")
+    parser.add_argument("--ready-fd", type=int, help="with --front-fd: written to once the port is served")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="worker: %(levelname)s %(name)s: %(message)s")
     if not _end_with(args.parent):
@@ -67,14 +85,40 @@ def main(argv: list[str] | None = None) -> int:
     router.start_streams(args.function)
     watcher = threading.Thread(target=store.follow, args=(stop, POLL_SECONDS), name="follow", daemon=True)
     watcher.start()
+    front = _serve_front(args, router) if args.front_fd is not None else None
     while not stop.wait(1.0):
         if os.getppid() != args.parent:
             break
     stop.set()
+    if front is not None:
+        front.shutdown()  # the socket stays open: it is the stack's, for the next worker
     router.stop()
     watcher.join(timeout=5)
     store.close()
     return 0
+
+
+def _serve_front(args: argparse.Namespace, router: Router) -> ThreadingHTTPServer:
+    """Serve the Batch API on the stack's front socket, with the access keys the stack
+    writes on stdin; tell the stack through --ready-fd once it does."""
+    secrets = json.load(sys.stdin)
+    upstream = urlsplit(args.upstream)
+    assert upstream.hostname and upstream.port and args.internal
+    # The API's one launcher call (StopTask at TerminateJob) goes to the stack's launcher.
+    wiring.register_launcher("local", RemoteLauncher(args.internal), LocalProvisioner())
+    api = ApiFront(router.functions["ApiFunction"], dict(secrets["keys"]),
+                   any_credentials=bool(secrets["anyCredentials"]))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(api, upstream.hostname, upstream.port, stack=None),
+                                 bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=args.front_fd)
+    server.server_address = server.socket.getsockname()
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="front", daemon=True).start()
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
+    return server
 
 
 def _end_with(parent: int) -> bool:
