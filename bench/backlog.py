@@ -5,9 +5,10 @@ wakes the scheduler, whose round lists the queue's RUNNABLE window (up to 500 jo
 finds no room. This runs ``batchplane local up`` (a fresh data directory, as a user runs
 it), points one queue at a DISABLED compute environment so that nothing runs, submits
 ``--jobs`` trivial jobs one by one and prints, for each ``--segment`` of them: the submit
-rate, the SubmitJob round trip p50, and the stack process's CPU per SubmitJob. The
-figures to compare are the segments' against each other in one run (how the cost grows
-with the backlog), and one checkout's against another's on the same machine.
+rate, the SubmitJob round trip p50, and the stack's CPU per SubmitJob (its process's and
+its worker process's, which serves the Batch API). The figures to compare are the
+segments' against each other in one run (how the cost grows with the backlog), and one
+checkout's against another's on the same machine.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def run(up: LocalUp, jobs: int, segment: int) -> None:
         cpu = f"{(cpu1 - cpu0) * 1000 / n:.1f} ms" if cpu0 is not None and cpu1 is not None else "-"
         p50 = percentile(round_trips, 50) * 1000
         print(f"  backlog {submitted:>6,} -> {submitted + n:>6,}: {n / wall:6.1f} submits/s, "
-              f"SubmitJob p50 {p50:5.1f} ms, stack CPU {cpu} a SubmitJob", flush=True)
+              f"SubmitJob p50 {p50:5.1f} ms, stack CPU (with its worker) {cpu} a SubmitJob", flush=True)
         submitted += n
 
 

@@ -99,14 +99,44 @@ class UpProcess:
         return proc_status(self.proc.pid)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU of the stack process so far (its jobs are separate processes)."""
-        if self.proc is None:
-            return None
+        """User + system CPU so far of the stack's process and of the worker process it
+        runs now (the Batch API and the publisher; a worker that was replaced is not
+        counted). Its jobs are separate processes, not counted."""
+        return stack_cpu_seconds(self.proc.pid) if self.proc is not None else None
+
+
+def stack_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU so far of the stack's process ``pid`` and of its worker process
+    now (see UpProcess.cpu_seconds)."""
+    own = _cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(_cpu_seconds(worker) or 0.0 for worker in workers_of(pid))
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(pid: int) -> list[int]:
+    """The stack's worker processes (local/worker.py) among its children."""
+    found = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in children:
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            continue
+        if b"batchplane.local.worker" in argv:
+            found.append(int(child))
+    return found
 
 
 def proc_status(pid: int) -> dict[str, int]:

@@ -34,6 +34,7 @@ from rich.table import Table
 
 from .cli import run_meta
 from .harness import QUEUE, ROOT, STARTED, TERMINAL, TRUE_JOB, Harness, client
+from .localup import stack_cpu_seconds
 from .stats import percentile
 
 if TYPE_CHECKING:
@@ -608,14 +609,9 @@ class LocalUp:
             self.proc.wait(timeout=10)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU of the stack process so far (its jobs are separate processes)."""
-        if self.proc is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU so far of the stack's process and its worker process (its jobs
+        are separate processes, not counted)."""
+        return stack_cpu_seconds(self.proc.pid) if self.proc is not None else None
 
 
 # -- the run ------------------------------------------------------------------------------

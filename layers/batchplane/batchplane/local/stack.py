@@ -37,7 +37,7 @@ from .template import Template, find_template
 from .workflows import create_state_machines
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
     from ..dashboard import Dashboard
 
@@ -279,12 +279,6 @@ class LocalStack:
             with os.fdopen(fd, "w") as f:
                 json.dump({"accessKeyId": key[0], "secretAccessKey": key[1]}, f)
         return key
-
-    def authenticate(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> str | None:
-        """The access key that signed a Batch API request (sigv4.Refusal if none this
-        stack knows did); None when the stack takes any credentials."""
-        assert self.api is not None
-        return self.api.authenticate(method, target, headers, body)
 
     def _save_emulator(self) -> None:
         """Save the emulator's user-facing services now and then (they live in its memory).
