@@ -4,6 +4,7 @@ the local launcher, and one HTTP port in front of it all."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -54,6 +55,9 @@ SAVE_COST_FACTOR = 30  # pause after a save, in multiples of the time it took
 WORKER_RESTART_SECONDS = 1.0  # a worker process that ended is started again after this
 WORKER_READY_SECONDS = 60.0  # the most a start waits for the worker to serve the front port
 FRONT_BACKLOG = 128  # connections the front port queues (while a worker starts, say)
+# How long a start tries to bind a front port in use: the worker of a stack killed a moment
+# ago may still hold its copy of the socket.
+FRONT_BIND_SECONDS = 3.0
 
 
 class LocalStack:
@@ -171,7 +175,7 @@ class LocalStack:
         self.api = ApiFront(self.router.functions["ApiFunction"], self.keys, any_credentials=self.any_credentials)
         in_worker = self._workers_run() and self.api_in_worker
         if in_worker:
-            self.front_socket = socket.create_server(("127.0.0.1", self.port), backlog=FRONT_BACKLOG)
+            self.front_socket = _bind_front(self.port)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0 if in_worker else self.port),
                                           make_handler(self.api, host, port, stack=self))
         self.server.daemon_threads = True
@@ -407,3 +411,16 @@ def create_resources(template: Template, dynamodb: Any, logs: Any, table_name: s
     if ttl:
         dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
     logs.create_log_group(logGroupName=LOG_GROUP)
+
+
+def _bind_front(port: int) -> socket.socket:
+    """The front port's listening socket, for a worker process to serve (see
+    FRONT_BIND_SECONDS)."""
+    deadline = time.monotonic() + FRONT_BIND_SECONDS
+    while True:
+        try:
+            return socket.create_server(("127.0.0.1", port), backlog=FRONT_BACKLOG)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or not port or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)

@@ -51,6 +51,7 @@ from .template import Template
 
 FUNCTIONS = ("PublisherFunction",)  # the consumers a worker runs
 POLL_SECONDS = 0.01  # how often it looks for the stack's commits (it cannot be woken by them)
+SHUTDOWN_POLL_SECONDS = 0.1  # how soon the front port's server sees that it is to stop
 _PR_SET_PDEATHSIG = 1
 
 
@@ -76,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="worker: %(levelname)s %(name)s: %(message)s")
     if not _end_with(args.parent):
         return 0
+    # SIGTERM (the stack's stop, or its death) and SIGINT (Ctrl-C reaches the whole group:
+    # the stack stops us) are taken by the main thread below. Blocked before any thread
+    # starts, so that each thread inherits the block: a signal the kernel gave another
+    # thread would reach the main thread's handler only when its wait timed out.
+    ending = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, ending)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group: the stack stops us
     store = SqliteStore(args.database)
     wiring.register_store(store)
     router = Router(Template.load(args.template), args.table, {}, store=store, sqs=boto3.client("sqs"))
@@ -86,12 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     watcher = threading.Thread(target=store.follow, args=(stop, POLL_SECONDS), name="follow", daemon=True)
     watcher.start()
     front = _serve_front(args, router) if args.front_fd is not None else None
-    while not stop.wait(1.0):
-        if os.getppid() != args.parent:
-            break
+    while signal.sigtimedwait(ending, 1.0) is None and os.getppid() == args.parent:
+        pass
     stop.set()
     if front is not None:
-        front.shutdown()  # the socket stays open: it is the stack's, for the next worker
+        front.shutdown()
+        front.server_close()  # this process's copy of the socket: the stack keeps its own
+    if os.getppid() != args.parent:
+        # The stack is gone (kill -9): nothing this process does matters any more, and a
+        # consumer may be retrying PutEvents on the dead emulator. What it was doing the
+        # next worker does again, from its checkpoint; the port is free for the next stack.
+        os._exit(0)
     router.stop()
     watcher.join(timeout=5)
     store.close()
@@ -114,7 +124,7 @@ def _serve_front(args: argparse.Namespace, router: Router) -> ThreadingHTTPServe
     server.socket = socket.socket(fileno=args.front_fd)
     server.server_address = server.socket.getsockname()
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="front", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), name="front", daemon=True).start()
     if args.ready_fd is not None:
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
