@@ -204,8 +204,7 @@ class LocalStack:
         elsewhere = worker.FUNCTIONS if self._workers_run() else ()
         self.router.start(elsewhere=elsewhere)
         if elsewhere:
-            self._start_worker()
-            threading.Thread(target=self._supervise_worker, name="worker-supervisor", daemon=True).start()
+            self._start_workers()
         if self.data_dir:
             self._saver = threading.Thread(target=self._save_emulator, name="emulator-save", daemon=True)
             self._saver.start()
@@ -218,6 +217,17 @@ class LocalStack:
         """Whether a worker process runs beside this one: asked for, and on a data
         directory's embedded store (a file both can open)."""
         return self.workers and self.store is not None and self.data_dir is not None
+
+    def _start_workers(self) -> None:
+        """The worker process, and what keeps it running."""
+        if self.front_socket is not None:
+            # The worker's SubmitJob commits cannot wake this process's consumers: they
+            # look for its stream records as it looks for this one's.
+            assert self.store is not None
+            threading.Thread(target=self.store.follow, args=(self._stopping, worker.POLL_SECONDS),
+                             name="follow-worker", daemon=True).start()
+        self._start_worker()
+        threading.Thread(target=self._supervise_worker, name="worker-supervisor", daemon=True).start()
 
     def _start_worker(self) -> None:
         """Start the worker process; with the front port, return once it serves it (or
