@@ -37,6 +37,7 @@ import sys
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
@@ -49,9 +50,13 @@ from .remote_launcher import RemoteLauncher
 from .router import Router
 from .template import Template
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 FUNCTIONS = ("PublisherFunction",)  # the consumers a worker runs
 POLL_SECONDS = 0.01  # how often it looks for the stack's commits (it cannot be woken by them)
 SHUTDOWN_POLL_SECONDS = 0.1  # how soon the front port's server sees that it is to stop
+STOP_SECONDS = 2.0  # the most a stop waits for the consumers (see main)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -77,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="worker: %(levelname)s %(name)s: %(message)s")
     if not _end_with(args.parent):
         return 0
-    # SIGTERM (the stack's stop, or its death) and SIGINT (Ctrl-C reaches the whole group:
-    # the stack stops us) are taken by the main thread below. Blocked before any thread
-    # starts, so that each thread inherits the block: a signal the kernel gave another
-    # thread would reach the main thread's handler only when its wait timed out.
-    ending = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, ending)
+    ended = _ending_signals()  # before any thread starts
     stop = threading.Event()
     store = SqliteStore(args.database)
     wiring.register_store(store)
@@ -91,21 +91,28 @@ def main(argv: list[str] | None = None) -> int:
     watcher = threading.Thread(target=store.follow, args=(stop, POLL_SECONDS), name="follow", daemon=True)
     watcher.start()
     front = _serve_front(args, router) if args.front_fd is not None else None
-    while signal.sigtimedwait(ending, 1.0) is None and os.getppid() == args.parent:
+    while not ended(1.0) and os.getppid() == args.parent:
         pass
     stop.set()
     if front is not None:
         front.shutdown()
         front.server_close()  # this process's copy of the socket: the stack keeps its own
-    if os.getppid() != args.parent:
-        # The stack is gone (kill -9): nothing this process does matters any more, and a
-        # consumer may be retrying PutEvents on the dead emulator. What it was doing the
-        # next worker does again, from its checkpoint; the port is free for the next stack.
+    # A clean stop lets the consumers finish their batch, for at most STOP_SECONDS: when
+    # the stack is gone (kill -9; its SIGTERM may come before it is), one may be retrying
+    # PutEvents on its dead emulator. Ended in the middle, what it was doing the next
+    # worker does again, from its checkpoint; the port is free for the next stack already.
+    closing = threading.Thread(target=_close, args=(router, watcher, store), name="close", daemon=True)
+    closing.start()
+    closing.join(STOP_SECONDS)
+    if closing.is_alive():
         os._exit(0)
+    return 0
+
+
+def _close(router: Router, watcher: threading.Thread, store: SqliteStore) -> None:
     router.stop()
     watcher.join(timeout=5)
     store.close()
-    return 0
 
 
 def _serve_front(args: argparse.Namespace, router: Router) -> ThreadingHTTPServer:
@@ -129,6 +136,23 @@ def _serve_front(args: argparse.Namespace, router: Router) -> ThreadingHTTPServe
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
     return server
+
+
+def _ending_signals() -> Callable[[float], bool]:
+    """SIGTERM (the stack's stop, or its death) and SIGINT (Ctrl-C reaches the whole
+    group: the stack stops us), taken by the main thread: returns a wait(timeout) that is
+    True once one came. Where it can, they are blocked in this thread before any other
+    starts, so that every thread inherits the block and the main thread's sigtimedwait
+    takes them at once (a signal the kernel gives another thread reaches a handler only
+    when the main thread next runs Python); elsewhere (macOS), a handler and short waits."""
+    ending = {signal.SIGTERM, signal.SIGINT}
+    if hasattr(signal, "sigtimedwait"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, ending)
+        return lambda timeout: signal.sigtimedwait(ending, timeout) is not None
+    came = threading.Event()
+    for sig in ending:
+        signal.signal(sig, lambda *_: came.set())
+    return lambda timeout: came.wait(min(timeout, SHUTDOWN_POLL_SECONDS))
 
 
 def _end_with(parent: int) -> bool:
