@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 from batchplane.local.remote_launcher import RemoteLauncher
@@ -116,6 +118,19 @@ def test_the_batch_api_checks_signatures_in_the_worker(up: UpProcess) -> None:
     forged = raw_request(up.endpoint, "POST", "/v1/describejobqueues", body="{}", key="AKIDFORGED", secret="x")
     assert forged.status == 403 and forged.error_type == "UnrecognizedClientException", forged.body
     assert raw_request(up.endpoint, "POST", "/v1/describejobqueues", body="{}").status == 200
+
+
+def test_malformed_http_is_a_4xx_from_the_worker_too(up: UpProcess) -> None:
+    parts = urlsplit(up.endpoint)
+    for raw in (b"POST /v1/describejobqueues HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                b"BREW /v1/describejobqueues HTTP/1.1\r\nHost: x\r\n\r\n"):
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as conn:
+            conn.sendall(raw)
+            received = b""
+            while data := conn.recv(65536):  # until the server closes the connection
+                received += data
+        status = int(received.split(b" ", 2)[1])
+        assert 400 <= status < 500 and b"ClientException" in received, received[:300]
 
 
 def test_terminate_job_stops_the_task_through_the_stacks_launcher(batch: Any, queue: str) -> None:
