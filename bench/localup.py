@@ -123,12 +123,16 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def workers_of(pid: int) -> list[int]:
-    """The stack's worker processes (local/worker.py) among its children."""
+    """The stack's worker processes (local/worker.py) among its children: those of each of
+    its threads (the kernel lists a child under the thread that started it, and a worker
+    started again is started by the stack's supervisor thread)."""
     found = []
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return found
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
     for child in children:
         try:
             argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
