@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from batchplane.local import emulator as emulator_module
 from batchplane.local.emulator import Emulator
 from botocore.config import Config
 from moto.dynamodb.responses import DynamoHandler
+from moto.server import create_backend_app
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,3 +79,35 @@ def test_a_request_moto_fails_on_is_a_500_and_the_server_keeps_serving(
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     monkeypatch.undo()
     assert isinstance(ddb.list_tables()["TableNames"], list)  # served again
+
+
+def test_events_and_logs_requests_get_the_answers_moto_s_app_gives(emulator: str) -> None:
+    """Requests to the port for the JSON services moto serves at "/" (Logs, EventBridge,
+    ECS, Step Functions) skip moto's Flask app for the handler it would route them to;
+    their answers are the app's, errors included."""
+    host = emulator.split("//", 1)[1]
+    requests = [
+        ("logs", "Logs_20140328.DescribeLogGroups", {}),
+        ("logs", "Logs_20140328.CreateLogStream", {"logGroupName": "missing", "logStreamName": "s"}),
+        ("events", "AWSEvents.PutEvents", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}] * 11}),
+        ("events", "AWSEvents.ListRules", {}),
+    ]
+    flask_app = emulator_module._Dispatcher(create_backend_app)  # moto's app itself, to compare with
+    answers = []
+    for service, target, body in requests:
+        headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1",
+                   "Authorization": SIGNATURE.format(service)}
+        conn = http.client.HTTPConnection(host, timeout=10)
+        conn.request("POST", "/", body=json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        answers.append((response.status, response.getheader("Content-Type"), json.loads(response.read() or b"{}")))
+        conn.close()
+        environ = emulator_module._wsgi({"REQUEST_METHOD": "POST", "PATH_INFO": "/", "SERVER_NAME": "127.0.0.1",
+                                "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                                "HTTP_HOST": host, "CONTENT_TYPE": headers["Content-Type"],
+                                "HTTP_X_AMZ_TARGET": target, "HTTP_AUTHORIZATION": headers["Authorization"]},
+                               json.dumps(body).encode())
+        status, data = emulator_module._call(flask_app, environ)
+        expected = dict(status["headers"]).get("Content-Type")
+        assert answers[-1] == (int(status["status"].split()[0]), expected, json.loads(data or b"{}")), target
+    assert [a[0] for a in answers] == [200, 400, 400, 200]

@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
 from moto import backends
-from moto.core.request import normalize_request
+from moto.core.request import Request, normalize_request
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.exceptions import HTTPException
@@ -149,7 +149,11 @@ class _SerializeDynamoDB:
             payload = environ["wsgi.input"].read()
             environ["wsgi.input"] = io.BytesIO(payload)
             kept = environ, payload
-        body = self.run(target, lambda: self.app(environ, start_response), kept)  # moto has made the change by now
+        direct = _handler_for(environ.get("PATH_INFO", ""), target, environ.get("HTTP_AUTHORIZATION", ""))
+        if direct is not None and environ.get("REQUEST_METHOD") == "POST":
+            body = self.run(target, lambda: _serve_directly(direct, environ, start_response), kept)
+        else:
+            body = self.run(target, lambda: self.app(environ, start_response), kept)  # moto has made the change by now
         signed_for = environ.get("HTTP_AUTHORIZATION", "")
         if environ.get("REQUEST_METHOD") != "GET" and "/scheduler/aws4_request" in signed_for:
             self.activity.schedule_writes += 1
@@ -201,14 +205,23 @@ _handlers: dict[str, Callable[..., Any]] = {}
 
 
 def _direct_handler(request: AWSPreparedRequest) -> Callable[..., Any] | None:
-    """moto's handler for ``request`` if it can be served without the Flask app: what
-    moto's app would route it to (the service's ``/`` rule), as moto's own in-process
-    mock (mock_aws) does. Flask's routing, request and response objects around that
-    call were a third of the cost of each request."""
-    if not request.headers.get("X-Amz-Target") or urlsplit(request.url).path not in ("", "/"):
-        return None
+    """moto's handler for a control plane client's ``request`` if it can be served
+    without the Flask app (see ``_handler_for``)."""
+    target = request.headers.get("X-Amz-Target") or b""
     auth = request.headers.get("Authorization") or b""
-    auth = auth.decode() if isinstance(auth, bytes) else auth
+    return _handler_for(urlsplit(request.url).path,
+                        target.decode() if isinstance(target, bytes) else target,
+                        auth.decode() if isinstance(auth, bytes) else auth)
+
+
+def _handler_for(path: str, target: str, auth: str) -> Callable[..., Any] | None:
+    """moto's handler for a request to ``path`` with X-Amz-Target ``target``, signed with
+    ``auth``, if it can be served without the Flask app: what moto's app would route it
+    to (the service's ``/`` rule), as moto's own in-process mock (mock_aws) does. Flask's
+    routing, request and response objects around that call were a third of the cost of
+    each request."""
+    if not target or path not in ("", "/"):
+        return None
     try:
         signing_name = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")[3]
     except IndexError:
@@ -223,7 +236,7 @@ def _direct_handler(request: AWSPreparedRequest) -> Callable[..., Any] | None:
     return _handlers[service]
 
 
-def _dispatch(handler: Callable[..., Any], request: AWSPreparedRequest) -> tuple[int, dict[str, str], bytes]:
+def _dispatch(handler: Callable[..., Any], request: AWSPreparedRequest | Request) -> tuple[int, dict[str, str], bytes]:
     """Call moto's handler as its Flask view does (moto.core.utils.convert_to_flask_response)."""
     normalized = normalize_request(request)
     try:
@@ -235,6 +248,19 @@ def _dispatch(handler: Callable[..., Any], request: AWSPreparedRequest) -> tuple
     status, headers, body = result if len(result) == 3 else (200, {}, result)  # noqa: PLR2004 - moto's handlers answer (status, headers, body) or a body alone
     data = body.encode() if isinstance(body, str) else (body or b"")
     return int(status), {k: str(v) for k, v in dict(headers).items()}, data
+
+
+def _serve_directly(handler: Callable[..., Any], environ: dict[str, Any],
+                    start_response: Callable[..., Any]) -> list[bytes]:
+    """A request to the port served by moto's handler directly (``_handler_for``),
+    answered as the Flask app answers (its default content type included)."""
+    status, headers, data = _dispatch(handler, Request(environ))
+    fields = {k.lower(): (k, v) for k, v in headers.items()}
+    fields.setdefault("content-type", ("Content-Type", "text/html; charset=utf-8"))
+    fields["content-length"] = ("Content-Length", str(len(data)))
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    start_response(f"{status} {reason}", list(fields.values()))
+    return [data]
 
 
 def _environ(request: AWSPreparedRequest) -> dict[str, Any]:
