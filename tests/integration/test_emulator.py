@@ -111,3 +111,38 @@ def test_events_and_logs_requests_get_the_answers_moto_s_app_gives(emulator: str
         expected = dict(status["headers"]).get("Content-Type")
         assert answers[-1] == (int(status["status"].split()[0]), expected, json.loads(data or b"{}")), target
     assert [a[0] for a in answers] == [200, 400, 400, 200]
+
+
+def test_the_control_plane_s_own_requests_carry_sigv4_s_scope_without_its_signature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attached client's requests never leave the process and moto checks no signature,
+    so they are not signed; moto still finds the account, region and service in the
+    credential scope. S3's own signing (s3v4) is left alone."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    e = Emulator()
+    endpoint = e.start()
+    try:
+        seen: dict[str, str] = {}
+
+        def keep(request: Any, **_: Any) -> None:
+            seen[request.url] = request.headers["Authorization"].decode() \
+                if isinstance(request.headers["Authorization"], bytes) else request.headers["Authorization"]
+
+        logs = e.attach(boto3.client("logs", endpoint_url=endpoint, region_name="eu-west-1"))
+        s3 = e.attach(boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1"))
+        for c in (logs, s3):
+            c.meta.events.register("before-send", keep)
+        logs.create_log_group(logGroupName="/scoped")
+        s3.create_bucket(Bucket="scoped", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        signed_logs, signed_s3 = seen[endpoint + "/"], seen[endpoint + "/scoped"]
+        assert "Credential=testing/" in signed_logs and "/eu-west-1/logs/aws4_request" in signed_logs
+        assert signed_logs.endswith("Signature=" + "0" * 64)
+        assert not signed_s3.endswith("0" * 64)  # S3 keeps its real signature
+        # Served in the scope's region, as a signed request from outside would be.
+        assert [g["logGroupName"] for g in _client(endpoint, "logs").describe_log_groups()["logGroups"]] == []
+        outside = boto3.client("logs", endpoint_url=endpoint, region_name="eu-west-1")
+        assert [g["logGroupName"] for g in outside.describe_log_groups()["logGroups"]] == ["/scoped"]
+    finally:
+        e.stop()
