@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import http.client
 import io
 import logging
 import pickle
@@ -207,14 +208,11 @@ _DIRECT = {"events": "events", "logs": "logs", "ecs": "ecs", "states": "stepfunc
 _handlers: dict[str, Callable[..., Any]] = {}
 
 
-def _direct_handler(request: AWSPreparedRequest) -> Callable[..., Any] | None:
-    """moto's handler for a control plane client's ``request`` if it can be served
-    without the Flask app (see ``_handler_for``)."""
-    target = request.headers.get("X-Amz-Target") or b""
-    auth = request.headers.get("Authorization") or b""
-    return _handler_for(urlsplit(request.url).path,
-                        target.decode() if isinstance(target, bytes) else target,
-                        auth.decode() if isinstance(auth, bytes) else auth)
+def _header(request: AWSPreparedRequest, name: str) -> str:
+    """A header of a botocore request as text: its values may be bytes, and str() of those
+    would be "b'...'"."""
+    value = request.headers.get(name) or ""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _handler_for(path: str, target: str, auth: str) -> Callable[..., Any] | None:
@@ -261,7 +259,7 @@ def _serve_directly(handler: Callable[..., Any], environ: dict[str, Any],
     fields = {k.lower(): (k, v) for k, v in headers.items()}
     fields.setdefault("content-type", ("Content-Type", "text/html; charset=utf-8"))
     fields["content-length"] = ("Content-Length", str(len(data)))
-    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    reason = http.client.responses.get(status, "")
     start_response(f"{status} {reason}", list(fields.values()))
     return [data]
 
@@ -448,12 +446,10 @@ class Emulator:
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         assert self.server is not None, "the emulator is not running"
-        direct = _direct_handler(request)
+        target = _header(request, "X-Amz-Target")
+        direct = _handler_for(urlsplit(request.url).path, target, _header(request, "Authorization"))
         if direct is not None:
             app = self._app()
-            raw_target = request.headers.get("X-Amz-Target") or ""
-            # botocore's headers may be bytes: str() of those would be "b'...'".
-            target = raw_target.decode() if isinstance(raw_target, bytes) else str(raw_target)
             kept = None
             if app.journal is not None and target.startswith("Logs_"):  # of the direct ones, what it keeps
                 environ = _environ(request)
